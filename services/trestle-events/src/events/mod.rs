@@ -1,0 +1,46 @@
+//! One Rust struct per event type, grouped by topic like `schemas/`; field for field the
+//! schema's record after the envelope, in the same order (the codec checks this).
+
+macro_rules! record {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $( $(#[$fattr:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            /// The envelope; flat on the wire.
+            #[serde(flatten)]
+            pub meta: $crate::Meta,
+            $( $(#[$fattr])* pub $field: $ty, )*
+        }
+
+        impl $crate::value::Record for $name {
+            fn push_fields(&self, out: &mut Vec<(String, apache_avro::types::Value)>) {
+                self.meta.push_fields(out);
+                $( out.push((
+                    stringify!($field).to_owned(),
+                    $crate::value::AvroField::to_avro(&self.$field),
+                )); )*
+            }
+
+            fn from_fields(fields: &mut $crate::value::Fields) -> Result<Self, $crate::Error> {
+                Ok($name {
+                    meta: $crate::Meta::from_fields(fields)?,
+                    $( $field: fields.take(stringify!($field))?, )*
+                })
+            }
+        }
+    };
+}
+
+pub mod ai_outcomes;
+pub mod ai_requests;
+pub mod alerts;
+pub mod documents;
+pub mod notebooks;
+pub mod providers;
+pub mod tenants;
+pub mod usage;

@@ -1,0 +1,36 @@
+//! Events of the `providers` topic: circuit breakers per (provider, cloud project, region).
+//! Platform-scoped: `meta.company_id` is [`crate::PLATFORM_COMPANY_ID`].
+
+use crate::enums::Region;
+
+record! {
+    /// A circuit opened: calls stop until it closes.
+    pub struct ProviderCircuitOpened {
+        /// Provider.
+        pub provider: String,
+        /// Cloud project.
+        pub cloud_project_id: String,
+        /// Region.
+        pub region: Region,
+        /// Failure rate over the window, 0.0 to 1.0.
+        pub failure_rate: f64,
+        /// Calls in the window.
+        pub window_calls: i32,
+    }
+}
+
+record! {
+    /// A circuit closed: calls resume.
+    pub struct ProviderCircuitClosed {
+        /// Provider.
+        pub provider: String,
+        /// Cloud project.
+        pub cloud_project_id: String,
+        /// Region.
+        pub region: Region,
+        /// Failure rate over the window, 0.0 to 1.0.
+        pub failure_rate: f64,
+        /// Calls in the window.
+        pub window_calls: i32,
+    }
+}

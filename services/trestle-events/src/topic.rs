@@ -1,0 +1,64 @@
+//! The logical Kafka topics events are published to (the physical names are in `topics.toml`).
+
+use serde::{Deserialize, Serialize};
+
+/// A logical topic; each event type belongs to exactly one, named by its directory in `schemas/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topic {
+    /// Company registration and provisioning.
+    Tenants,
+    /// AI requests as submitted.
+    AiRequests,
+    /// The one outcome of each AI request.
+    AiOutcomes,
+    /// Billable usage increments.
+    Usage,
+    /// Document lifecycle and notebook sync.
+    Documents,
+    /// Notebook lifecycle (hot, warm, cold).
+    Notebooks,
+    /// Provider circuit breakers (platform-scoped).
+    Providers,
+    /// Monitoring alerts.
+    Alerts,
+}
+
+impl Topic {
+    /// Every topic.
+    pub const ALL: [Topic; 8] = [
+        Topic::Tenants,
+        Topic::AiRequests,
+        Topic::AiOutcomes,
+        Topic::Usage,
+        Topic::Documents,
+        Topic::Notebooks,
+        Topic::Providers,
+        Topic::Alerts,
+    ];
+
+    /// The logical name, e.g. `"ai-requests"`; also the directory under `schemas/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Tenants => "tenants",
+            Topic::AiRequests => "ai-requests",
+            Topic::AiOutcomes => "ai-outcomes",
+            Topic::Usage => "usage",
+            Topic::Documents => "documents",
+            Topic::Notebooks => "notebooks",
+            Topic::Providers => "providers",
+            Topic::Alerts => "alerts",
+        }
+    }
+
+    /// The topic with this logical name.
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

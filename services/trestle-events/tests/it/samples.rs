@@ -1,0 +1,352 @@
+//! Deterministic sample events: at least one of every type, with every optional field set,
+//! plus sparse variants (optional fields empty, other enum symbols). The first sample of each
+//! type is the one written to `schemas/fixtures/`.
+
+use chrono::{DateTime, Utc};
+use trestle_events::*;
+use uuid::Uuid;
+
+fn uuid(n: u128) -> Uuid {
+    // Fixed UUIDv7-shaped ids, so fixtures are reproducible.
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n)
+}
+
+fn at(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(1_767_225_600_000_000 + micros).expect("in range")
+}
+
+pub const COMPANY: Uuid = Uuid::from_u128(0x0f0e_0d0c_0b0a_4908_8706_0504_0302_0100);
+
+/// A deterministic envelope; `n` varies the ids and time.
+pub fn meta(n: u128) -> Meta {
+    Meta {
+        event_id: uuid(n),
+        company_id: COMPANY,
+        occurred_at: at(n as i64 * 1_000_001),
+        correlation_id: uuid(1000),
+        causation_id: uuid(1000 + n),
+    }
+}
+
+fn platform_meta(n: u128) -> Meta {
+    Meta {
+        company_id: PLATFORM_COMPANY_ID,
+        ..meta(n)
+    }
+}
+
+/// One full sample of every event type, in `Event::NAMES` order.
+pub fn full() -> Vec<Event> {
+    let request = uuid(77);
+    vec![
+        CompanyRegistered {
+            meta: meta(1),
+            name: "Bau & Söhne GmbH \"Nord\"".into(),
+            tier: Tier::Professional,
+            country: "DE".into(),
+            region: Region::Eu,
+        }
+        .into(),
+        TenantProvisioned {
+            meta: meta(2),
+            region: Region::Eu,
+            database_shard: 17,
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            isolation_level: IsolationLevel::Shared,
+            kb_notebook_id: "nb-kb-123".into(),
+        }
+        .into(),
+        AiRequestSubmitted {
+            meta: meta(3),
+            request_id: request,
+            user_id: "user-42".into(),
+            kind: AiRequestKind::NotebookQuery,
+            prompt: "Which drawings show the east façade? 🏗️".into(),
+            ordering_key: Some("job-9".into()),
+            job_id: Some("job-9".into()),
+            submitted_via: "web".into(),
+            document_ids: vec!["doc-1".into(), "doc-2".into()],
+        }
+        .into(),
+        AiRequestCompleted {
+            meta: meta(4),
+            request_id: request,
+            provider: "notebooklm".into(),
+            model: "notebooklm-1".into(),
+            cloud_project_id: Some("trestle-eu-pool-003".into()),
+            latency_ms: 2_345,
+            degraded: true,
+            answer: "Sheets A-201 and A-202.".into(),
+            input_tokens: 1_234,
+            output_tokens: 56,
+            cost_micro_usd: 1_850,
+        }
+        .into(),
+        AiRequestFailed {
+            meta: meta(5),
+            request_id: request,
+            reason: "all providers unavailable".into(),
+            providers_tried: vec!["notebooklm".into(), "gemini".into()],
+            retryable: true,
+        }
+        .into(),
+        AiRequestThrottled {
+            meta: meta(6),
+            request_id: request,
+            reason: ThrottleReason::RateLimit,
+            limit: "30 rpm (professional)".into(),
+            retry_after_ms: Some(1_500),
+        }
+        .into(),
+        AiRequestServedFromCache {
+            meta: meta(7),
+            request_id: request,
+            cached_at: at(-86_400_000_000),
+            limited_notice: true,
+            answer: "Sheets A-201 and A-202.".into(),
+        }
+        .into(),
+        UsageRecorded {
+            meta: meta(8),
+            request_id: request,
+            meter: Meter::NotebooklmQueries,
+            quantity_milli: 1_000,
+            cost_micro_usd: 2_000,
+            price_book_version: 3,
+            idempotency_key: UsageRecorded::idempotency_key_for(request, Meter::NotebooklmQueries),
+        }
+        .into(),
+        DocumentAdded {
+            meta: meta(9),
+            document_id: "doc-1".into(),
+            job_id: "job-9".into(),
+            file_name: "A-201 East Elevation.pdf".into(),
+            content_type: "application/pdf".into(),
+            size_bytes: 4_718_592,
+            page_count: Some(12),
+            storage_uri: "gs://trestle-eu-docs/c/job-9/doc-1".into(),
+            uploaded_by: "user-42".into(),
+        }
+        .into(),
+        DocumentSyncRequested {
+            meta: meta(10),
+            document_id: "doc-1".into(),
+            job_id: "job-9".into(),
+            notebook_id: "nb-job-9".into(),
+            attempt: 1,
+        }
+        .into(),
+        DocumentSynced {
+            meta: meta(11),
+            document_id: "doc-1".into(),
+            job_id: "job-9".into(),
+            notebook_id: "nb-job-9".into(),
+            attempt: 2,
+            pages_indexed: 12,
+            duration_ms: 8_100,
+        }
+        .into(),
+        DocumentSyncFailed {
+            meta: meta(12),
+            document_id: "doc-1".into(),
+            job_id: "job-9".into(),
+            notebook_id: "nb-job-9".into(),
+            attempt: 1,
+            reason: "provider returned 503".into(),
+            retryable: true,
+        }
+        .into(),
+        NotebookCreated {
+            meta: meta(13),
+            notebook_id: "nb-job-9".into(),
+            purpose: NotebookPurpose::Job,
+            job_id: Some("job-9".into()),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            tier: NotebookTier::Hot,
+        }
+        .into(),
+        NotebookDemoted {
+            meta: meta(14),
+            notebook_id: "nb-job-9".into(),
+            job_id: Some("job-9".into()),
+            from_tier: NotebookTier::Hot,
+            to_tier: NotebookTier::Warm,
+            target_notebook_id: Some("nb-warm-1".into()),
+            reason: "job_completed".into(),
+        }
+        .into(),
+        NotebookArchived {
+            meta: meta(15),
+            notebook_id: "nb-warm-1".into(),
+            job_id: Some("job-9".into()),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            embeddings_kept: true,
+            reason: "inactive_6_months".into(),
+        }
+        .into(),
+        NotebookRecreated {
+            meta: meta(16),
+            notebook_id: "nb-job-9b".into(),
+            previous_notebook_id: "nb-job-9".into(),
+            job_id: Some("job-9".into()),
+            cloud_project_id: "trestle-eu-pool-004".into(),
+            reason: "on_demand_query".into(),
+        }
+        .into(),
+        ProviderCircuitOpened {
+            meta: platform_meta(17),
+            provider: "gemini".into(),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            region: Region::Eu,
+            failure_rate: 0.625,
+            window_calls: 40,
+        }
+        .into(),
+        ProviderCircuitClosed {
+            meta: platform_meta(18),
+            provider: "gemini".into(),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            region: Region::Eu,
+            failure_rate: 0.01,
+            window_calls: 100,
+        }
+        .into(),
+        AlertRaised {
+            meta: platform_meta(19),
+            alert_id: uuid(900),
+            kind: AlertKind::ErrorRate,
+            severity: AlertSeverity::Page,
+            subject: "shard-3".into(),
+            value: 0.071,
+            threshold: 0.05,
+        }
+        .into(),
+        AlertResolved {
+            meta: platform_meta(20),
+            alert_id: uuid(900),
+            kind: AlertKind::ErrorRate,
+            severity: AlertSeverity::Page,
+            subject: "shard-3".into(),
+            value: 0.02,
+            threshold: 0.05,
+        }
+        .into(),
+    ]
+}
+
+/// Variants that take the other branches: empty options and arrays, other symbols, extremes.
+pub fn sparse() -> Vec<Event> {
+    vec![
+        AiRequestSubmitted {
+            meta: meta(101),
+            request_id: uuid(78),
+            user_id: String::new(),
+            kind: AiRequestKind::TextToSpeech,
+            prompt: String::new(),
+            ordering_key: None,
+            job_id: None,
+            submitted_via: "api".into(),
+            document_ids: vec![],
+        }
+        .into(),
+        AiRequestCompleted {
+            meta: meta(102),
+            request_id: uuid(78),
+            provider: "openai".into(),
+            model: "gpt".into(),
+            cloud_project_id: None,
+            latency_ms: i64::MAX,
+            degraded: false,
+            answer: String::new(),
+            input_tokens: 0,
+            output_tokens: i64::MIN,
+            cost_micro_usd: -1,
+        }
+        .into(),
+        AiRequestFailed {
+            meta: meta(103),
+            request_id: uuid(78),
+            reason: "x".into(),
+            providers_tried: vec![],
+            retryable: false,
+        }
+        .into(),
+        AiRequestThrottled {
+            meta: meta(104),
+            request_id: uuid(78),
+            reason: ThrottleReason::Unknown,
+            limit: String::new(),
+            retry_after_ms: None,
+        }
+        .into(),
+        AiRequestServedFromCache {
+            meta: Meta {
+                occurred_at: DateTime::from_timestamp_micros(0).unwrap(),
+                ..meta(105)
+            },
+            request_id: uuid(78),
+            cached_at: DateTime::from_timestamp_micros(-1).unwrap(),
+            limited_notice: false,
+            answer: "cached".into(),
+        }
+        .into(),
+        DocumentAdded {
+            meta: meta(106),
+            document_id: "d".into(),
+            job_id: "j".into(),
+            file_name: "photo.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size_bytes: 0,
+            page_count: None,
+            storage_uri: "gs://b/p".into(),
+            uploaded_by: "u".into(),
+        }
+        .into(),
+        NotebookCreated {
+            meta: meta(107),
+            notebook_id: "nb-kb".into(),
+            purpose: NotebookPurpose::KnowledgeBase,
+            job_id: None,
+            cloud_project_id: "p".into(),
+            tier: NotebookTier::Warm,
+        }
+        .into(),
+        NotebookDemoted {
+            meta: meta(108),
+            notebook_id: "nb-warm-1".into(),
+            job_id: None,
+            from_tier: NotebookTier::Warm,
+            to_tier: NotebookTier::Cold,
+            target_notebook_id: None,
+            reason: "inactive_6_months".into(),
+        }
+        .into(),
+        UsageRecorded {
+            meta: meta(109),
+            request_id: uuid(78),
+            meter: Meter::SpeechMinutes,
+            quantity_milli: 1_500,
+            cost_micro_usd: 9_000,
+            price_book_version: i32::MAX,
+            idempotency_key: UsageRecorded::idempotency_key_for(uuid(78), Meter::SpeechMinutes),
+        }
+        .into(),
+        AlertRaised {
+            meta: meta(110),
+            alert_id: uuid(901),
+            kind: AlertKind::NoisyNeighbour,
+            severity: AlertSeverity::Warn,
+            subject: COMPANY.to_string(),
+            value: f64::MAX,
+            threshold: -0.0,
+        }
+        .into(),
+    ]
+}
+
+/// Every sample.
+pub fn all() -> Vec<Event> {
+    let mut all = full();
+    all.extend(sparse());
+    all
+}

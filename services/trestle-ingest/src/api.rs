@@ -1,0 +1,88 @@
+//! Routes of the ingest API and the mapping of every failure to a clear status.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use trestle_events::Event;
+use trestle_kafka::EventProducer;
+
+use crate::request::{SubmitAiRequest, Submitted};
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    producer: EventProducer,
+}
+
+impl AppState {
+    pub fn new(producer: EventProducer) -> Self {
+        AppState { producer }
+    }
+}
+
+/// The ingest routes.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/ai-requests", post(submit_ai_request))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// A refusal: status plus a JSON body naming the problem.
+fn reject(status: StatusCode, reason: &'static str, detail: String) -> Response {
+    trestle_telemetry::http_rejected(reason);
+    (status, Json(json!({"error": reason, "detail": detail}))).into_response()
+}
+
+async fn submit_ai_request(
+    State(state): State<AppState>,
+    body: Result<Json<SubmitAiRequest>, JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(Json(r)) => r,
+        Err(rejection) => {
+            let reason = match &rejection {
+                JsonRejection::JsonSyntaxError(_) => "malformed_json",
+                JsonRejection::JsonDataError(_) => "invalid_field",
+                JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+                _ => "unreadable_body",
+            };
+            return reject(rejection.status(), reason, rejection.body_text());
+        }
+    };
+    if let Err((field, problem)) = request.validate() {
+        return reject(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} {problem}"),
+        );
+    }
+    let event = request.into_event();
+    let Event::AiRequestSubmitted(submitted) = &event else {
+        unreachable!("into_event builds an AiRequestSubmitted")
+    };
+    let answer = Submitted {
+        request_id: submitted.request_id,
+        event_id: submitted.meta.event_id,
+        status: "accepted".into(),
+    };
+    match state.producer.publish(&event).await {
+        Ok(_) => {
+            trestle_telemetry::event_published(event.name());
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
+        Err(error) => {
+            tracing::warn!(message = "Could not publish a submitted request.", %error);
+            reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_unavailable",
+                format!("the request was not accepted, retry later: {error}"),
+            )
+        }
+    }
+}

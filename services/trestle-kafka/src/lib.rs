@@ -1,0 +1,23 @@
+//! Kafka plumbing shared by every Trestle service.
+//!
+//! **Architecture invariant:** every record key is a company_id as its canonical UUID string and
+//! is partitioned with Kafka's Java-client murmur2 (`partitioner=murmur2_random`), so producers
+//! in any language agree on a company's partition. Only this crate builds Kafka client configs.
+
+mod dead_letter;
+mod error;
+mod murmur2;
+mod options;
+mod producer;
+pub mod topics;
+
+pub use dead_letter::{dead_letter_headers, DeadLetterOrigin, DLQ_HEADERS};
+pub use error::Error;
+pub use murmur2::{murmur2, partition_for_key};
+pub use options::KafkaOptions;
+pub use producer::{Delivered, EventProducer};
+
+/// The record key for a company: its canonical (lowercase, hyphenated) UUID string.
+pub fn company_key(company_id: &uuid::Uuid) -> String {
+    company_id.hyphenated().to_string()
+}

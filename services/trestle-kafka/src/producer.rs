@@ -1,0 +1,69 @@
+//! Publishing events: Avro single-object values, company_id keys, acknowledged by all replicas.
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use trestle_events::Event;
+
+use crate::{company_key, Error, KafkaOptions};
+
+/// Where the broker stored a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// An idempotent producer of Trestle events; cheap to clone.
+#[derive(Clone)]
+pub struct EventProducer {
+    inner: FutureProducer,
+    options: KafkaOptions,
+}
+
+impl EventProducer {
+    /// Creates the producer (no broker round trip yet).
+    pub fn new(options: &KafkaOptions) -> Result<Self, Error> {
+        let inner = options
+            .producer_config()
+            .create()
+            .map_err(|source| Error::Client {
+                role: "producer",
+                bootstrap: options.bootstrap_servers.clone(),
+                source,
+            })?;
+        Ok(EventProducer {
+            inner,
+            options: options.clone(),
+        })
+    }
+
+    /// Publishes one event to its topic, keyed by its company, and waits for the broker's ack.
+    pub async fn publish(&self, event: &Event) -> Result<Delivered, Error> {
+        let topic = self.options.topic(event.topic().name());
+        let payload = trestle_events::encode(event).map_err(|source| Error::Encode {
+            event: event.name(),
+            topic: topic.clone(),
+            source,
+        })?;
+        let key = company_key(&event.meta().company_id);
+        let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => Ok(Delivered {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((source, _)) => Err(Error::Delivery { topic, source }),
+        }
+    }
+
+    /// The underlying client, for raw sends (dead letters, benchmarks).
+    pub fn client(&self) -> &FutureProducer {
+        &self.inner
+    }
+
+    /// The options this producer was built from.
+    pub fn options(&self) -> &KafkaOptions {
+        &self.options
+    }
+}

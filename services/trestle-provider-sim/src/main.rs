@@ -1,0 +1,37 @@
+//! `trestle-provider-sim`: serves simulated AI providers over HTTP.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Simulated AI providers (OpenAI-compatible chat API) for local runs and tests.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// TOML configuration file (defaults are built in; TRESTLE_* variables override).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config: trestle_provider_sim::SimConfig =
+        trestle_config::load(args.config.as_deref()).context("loading configuration")?;
+    trestle_telemetry::init("provider-sim", &config.telemetry).context("starting telemetry")?;
+    let listener = tokio::net::TcpListener::bind(&config.listen_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (is another simulator running?)",
+                config.listen_addr
+            )
+        })?;
+    tracing::info!(message = "Provider simulator listening.", addr = %config.listen_addr);
+    trestle_provider_sim::serve(listener, &config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving HTTP")
+}

@@ -1,0 +1,128 @@
+//! PostgreSQL access for Trestle services: pools, migrations, and tenant scoping.
+//!
+//! **Architecture invariant:** services connect as `trestle_app`, which is not a superuser, not
+//! BYPASSRLS and owns no table; migrations run as `trestle_owner`. Every company-scoped table
+//! has row-level security enabled and forced, and a transaction sees one tenant at a time,
+//! chosen with [`set_tenant`] (`set_config('trestle.company_id', …, true)`, i.e. `SET LOCAL`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The migrations of a shard database (company-scoped projections).
+pub static SHARD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shard");
+
+/// What went wrong with Postgres, with the database it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot connect to Postgres {url}: {source} (is the stack up? run `compose/stack up`)"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrating {url} failed: {source}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// How a service reaches its Postgres database. Defaults match the local stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresOptions {
+    /// Connection URL of the application role (`trestle_app`), used for all reads and writes.
+    pub url: String,
+    /// Connection URL of the owning role, used only to apply migrations at start.
+    pub owner_url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            url: "postgres://trestle_app:trestle_app@127.0.0.1:15432/trestle_shard_0".into(),
+            owner_url: "postgres://trestle_owner:trestle_owner@127.0.0.1:15432/trestle_shard_0"
+                .into(),
+            max_connections: 8,
+            acquire_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Opens the application pool.
+pub async fn connect(options: &PostgresOptions) -> Result<PgPool, Error> {
+    PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms))
+        .connect(&options.url)
+        .await
+        .map_err(|source| Error::Connect {
+            url: redact(&options.url),
+            source,
+        })
+}
+
+/// Applies the shard migrations as the owning role.
+pub async fn migrate_shard(options: &PostgresOptions) -> Result<(), Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&options.owner_url)
+        .await
+        .map_err(|source| Error::Connect {
+            url: redact(&options.owner_url),
+            source,
+        })?;
+    let result = SHARD_MIGRATIONS
+        .run(&pool)
+        .await
+        .map_err(|source| Error::Migrate {
+            url: redact(&options.owner_url),
+            source,
+        });
+    pool.close().await;
+    result
+}
+
+/// Scopes the rest of the transaction to one company (row-level security).
+pub async fn set_tenant(conn: &mut PgConnection, company_id: Uuid) -> Result<(), Error> {
+    sqlx::query("SELECT set_config('trestle.company_id', $1, true)")
+        .bind(company_id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Begins a transaction scoped to one company.
+pub async fn begin_for_tenant(
+    pool: &PgPool,
+    company_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, Error> {
+    let mut tx = pool.begin().await?;
+    set_tenant(&mut tx, company_id).await?;
+    Ok(tx)
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,11 @@
+//! Every metric name Trestle emits: `trestle_<name>_<unit>[_total]`.
+
+pub const EVENTS_PUBLISHED_TOTAL: &str = "trestle_events_published_total";
+pub const HTTP_REJECTED_TOTAL: &str = "trestle_http_rejected_total";
+pub const RECORDS_CONSUMED_TOTAL: &str = "trestle_records_consumed_total";
+pub const DEAD_LETTERS_TOTAL: &str = "trestle_dead_letters_total";
+pub const PROVIDER_CALLS_TOTAL: &str = "trestle_provider_calls_total";
+pub const PROVIDER_LATENCY_SECONDS: &str = "trestle_provider_latency_seconds";
+pub const TRANSACTIONS_TOTAL: &str = "trestle_transactions_total";
+pub const PROJECTOR_BATCH_RECORDS: &str = "trestle_projector_batch_records";
+pub const USAGE_DUPLICATES_TOTAL: &str = "trestle_usage_duplicates_total";

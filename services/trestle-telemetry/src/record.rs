@@ -1,0 +1,56 @@
+//! Typed telemetry events: each function logs (where an operator cares) and counts.
+
+use std::time::Duration;
+
+use crate::names;
+
+/// An event reached the log.
+pub fn event_published(event: &'static str) {
+    metrics::counter!(names::EVENTS_PUBLISHED_TOTAL, "event" => event).increment(1);
+}
+
+/// An HTTP request was refused with a 4xx.
+pub fn http_rejected(reason: &'static str) {
+    metrics::counter!(names::HTTP_REJECTED_TOTAL, "reason" => reason).increment(1);
+}
+
+/// A consumer took records off a topic.
+pub fn records_consumed(stage: &'static str, count: usize) {
+    metrics::counter!(names::RECORDS_CONSUMED_TOTAL, "stage" => stage).increment(count as u64);
+}
+
+/// A record was sent to the dead-letter topic.
+pub fn dead_lettered(stage: &'static str, topic: &str, partition: i32, offset: i64, error: &str) {
+    tracing::warn!(
+        message = "Sent an undecodable record to the dead-letter topic.",
+        stage,
+        topic,
+        partition,
+        offset,
+        error
+    );
+    metrics::counter!(names::DEAD_LETTERS_TOTAL, "stage" => stage).increment(1);
+}
+
+/// A provider call finished.
+pub fn provider_call(provider: &str, outcome: &'static str, latency: Duration) {
+    metrics::counter!(names::PROVIDER_CALLS_TOTAL, "provider" => provider.to_string(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(names::PROVIDER_LATENCY_SECONDS, "provider" => provider.to_string())
+        .record(latency.as_secs_f64());
+}
+
+/// A Kafka transaction committed or aborted.
+pub fn transaction(outcome: &'static str) {
+    metrics::counter!(names::TRANSACTIONS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+/// A projector committed a batch.
+pub fn projector_batch(projector: &'static str, records: usize, duplicates: usize) {
+    metrics::histogram!(names::PROJECTOR_BATCH_RECORDS, "projector" => projector)
+        .record(records as f64);
+    if duplicates > 0 {
+        metrics::counter!(names::USAGE_DUPLICATES_TOTAL, "projector" => projector)
+            .increment(duplicates as u64);
+    }
+}

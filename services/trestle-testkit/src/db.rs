@@ -1,0 +1,47 @@
+//! Throwaway Postgres databases for one test, migrated like a real shard.
+
+use sqlx::{Connection, Executor, PgConnection};
+use trestle_store::PostgresOptions;
+
+use crate::{pg_port, unique};
+
+/// A database of its own for one test, dropped by [`TestDb::drop_db`].
+pub struct TestDb {
+    pub name: String,
+    pub options: PostgresOptions,
+}
+
+impl TestDb {
+    /// Creates a fresh database owned by `trestle_owner` and applies the shard migrations.
+    pub async fn shard(test: &str) -> anyhow::Result<Self> {
+        let name = format!("t_{}", unique(test));
+        let port = pg_port();
+        let admin_url = format!("postgres://trestle_owner:trestle_owner@127.0.0.1:{port}/postgres");
+        let mut conn = PgConnection::connect(&admin_url).await.map_err(|e| {
+            anyhow::anyhow!("cannot reach Postgres at {admin_url}: {e}; run `compose/stack up`")
+        })?;
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await?;
+        conn.close().await?;
+        let options = PostgresOptions {
+            url: format!("postgres://trestle_app:trestle_app@127.0.0.1:{port}/{name}"),
+            owner_url: format!("postgres://trestle_owner:trestle_owner@127.0.0.1:{port}/{name}"),
+            ..PostgresOptions::default()
+        };
+        trestle_store::migrate_shard(&options).await?;
+        Ok(TestDb { name, options })
+    }
+
+    /// Drops the database (call at the end of a passing test).
+    pub async fn drop_db(self) {
+        let url = format!(
+            "postgres://trestle_owner:trestle_owner@127.0.0.1:{}/postgres",
+            pg_port()
+        );
+        if let Ok(mut conn) = PgConnection::connect(&url).await {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+                .await;
+        }
+    }
+}
