@@ -26,7 +26,11 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
     loop {
         let attempt = Session::start(&config, client.clone());
         let result = match attempt {
-            Ok(session) => session.run(&mut shutdown).await,
+            Ok(session) => {
+                let result = session.run(&mut shutdown).await;
+                trestle_kafka::consumer::close(session.consumer).await;
+                result
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -100,7 +104,7 @@ impl Session {
         })
     }
 
-    async fn run(self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), Error> {
+    async fn run(&self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), Error> {
         loop {
             let first = tokio::select! {
                 _ = &mut *shutdown => return Ok(()),
@@ -145,8 +149,11 @@ impl Session {
     async fn process(&self, batch: &[InRecord]) -> Result<(), Error> {
         let prices = &self.config.price_book;
         // Provider calls run concurrently; `buffered` keeps log order for the outputs.
-        let actions: Vec<Action> = futures::stream::iter(batch)
+        let calls: Vec<_> = batch
+            .iter()
             .map(|record| handle(record, &self.client, prices))
+            .collect();
+        let actions: Vec<Action> = futures::stream::iter(calls)
             .buffered(self.config.concurrency.max(1))
             .collect()
             .await;

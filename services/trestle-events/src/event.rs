@@ -15,7 +15,6 @@ macro_rules! events {
         /// Any Trestle event. The variant name is the Avro record name and the schema file name.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "type")]
-        #[non_exhaustive]
         pub enum Event {
             $($(
                 #[doc = concat!("Defined by `schemas/<topic>/", stringify!($name), ".avsc`.")]

@@ -27,6 +27,9 @@ pub struct SubmitAiRequest {
     /// A client-chosen id makes retries of the same request idempotent; new one if absent.
     #[serde(default)]
     pub request_id: Option<Uuid>,
+    /// Documents the request is about (ids as the upstream app knows them).
+    #[serde(default)]
+    pub document_ids: Vec<String>,
 }
 
 /// The answer to an accepted request.
@@ -73,6 +76,7 @@ impl SubmitAiRequest {
             ordering_key: self.ordering_key,
             job_id: self.job_id,
             submitted_via: "http".into(),
+            document_ids: self.document_ids,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! is partitioned with Kafka's Java-client murmur2 (`partitioner=murmur2_random`), so producers
 //! in any language agree on a company's partition. Only this crate builds Kafka client configs.
 
+pub mod consumer;
 mod dead_letter;
 mod error;
 mod murmur2;

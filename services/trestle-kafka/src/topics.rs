@@ -244,7 +244,35 @@ pub async fn apply(
             }
         }
     }
+    wait_until_visible(&admin, options, specs).await?;
     Ok(changes)
+}
+
+/// Waits until the broker's metadata shows every topic with at least its partitions, so a
+/// client started right after `apply` finds them.
+async fn wait_until_visible(
+    admin: &AdminClient<DefaultClientContext>,
+    options: &KafkaOptions,
+    specs: &[TopicSpec],
+) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = partition_counts(admin)?;
+        let missing = specs
+            .iter()
+            .find(|s| counts.get(&options.topic(&s.name)).copied().unwrap_or(0) < s.partitions);
+        match missing {
+            None => return Ok(()),
+            Some(spec) if std::time::Instant::now() > deadline => {
+                return Err(Error::Admin {
+                    operation: "wait for metadata",
+                    topic: options.topic(&spec.name),
+                    message: "the broker did not show the topic's partitions within 30 s".into(),
+                })
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// Deletes every topic of `specs` under the options' prefix (tests clean up with this).

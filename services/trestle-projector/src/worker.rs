@@ -96,6 +96,23 @@ async fn session(
             topic: topic.clone(),
             source,
         })?;
+    let result = consume(
+        config, pool, producer, shutdown, &consumer, &assigned, &topic,
+    )
+    .await;
+    trestle_kafka::consumer::close(consumer).await;
+    result
+}
+
+async fn consume(
+    config: &ProjectorConfig,
+    pool: &sqlx::PgPool,
+    producer: &EventProducer,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+    consumer: &StreamConsumer<Context>,
+    assigned: &Assignments,
+    topic: &str,
+) -> Result<(), Error> {
     let detach = |m: Result<BorrowedMessage<'_>, rdkafka::error::KafkaError>| {
         m.map(|m| Record {
             partition: m.partition(),
@@ -104,7 +121,7 @@ async fn session(
             payload: m.payload().map(<[u8]>::to_vec),
         })
         .map_err(|source| Error::Consume {
-            topic: topic.clone(),
+            topic: topic.to_string(),
             source,
         })
     };
@@ -113,7 +130,7 @@ async fn session(
             _ = &mut *shutdown => return Ok(()),
             m = consumer.recv() => detach(m)?,
         };
-        seek_assigned(&consumer, &assigned, pool, config, &topic).await?;
+        seek_assigned(consumer, assigned, pool, config, topic).await?;
         let mut batch = vec![first];
         let deadline = Instant::now() + Duration::from_millis(config.batch_max_wait_ms);
         while batch.len() < config.batch_max_records {
@@ -123,11 +140,11 @@ async fn session(
             }
         }
         trestle_telemetry::records_consumed("projector", batch.len());
-        let next = apply_batch(config, pool, producer, &topic, batch).await?;
+        let next = apply_batch(config, pool, producer, topic, batch).await?;
         // For lag display only: correctness rests on the offsets in Postgres.
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in next {
-            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
         }
         if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(message = "Could not commit offsets to Kafka (lag display only).", %error);

@@ -86,6 +86,97 @@ impl TestTopics {
     }
 }
 
+/// The end offset (high watermark) of every partition of a physical topic.
+pub fn end_offsets(options: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = options.client_config().create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len() as i32)
+        .unwrap_or(0);
+    (0..partitions)
+        .map(|p| {
+            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+            Ok((p, high))
+        })
+        .collect()
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads a physical topic from the start (read_committed, a fresh group) until `n` records
+/// arrived, or fails after `timeout`. Then keeps reading for `settle` to catch any extra.
+pub async fn read_topic(
+    options: &KafkaOptions,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+    settle: Duration,
+) -> Vec<ReadRecord> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers, Message};
+    let group = format!("{}reader-{}", options.topic_prefix, Uuid::new_v4().simple());
+    let consumer: StreamConsumer = options.consumer_config(&group).create().expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let until = match settle_until {
+            Some(t) => t,
+            None => deadline,
+        };
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        match tokio::time::timeout(until - now, consumer.recv()).await {
+            Ok(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                let value = h.value.map(|v| String::from_utf8_lossy(v).to_string());
+                                (h.key.to_string(), value.unwrap_or_default())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(ReadRecord {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+                if out.len() >= n && settle_until.is_none() {
+                    settle_until = Some(Instant::now() + settle);
+                }
+            }
+            Ok(Err(e)) => panic!("reading {topic}: {e}"),
+            Err(_) => break,
+        }
+    }
+    trestle_kafka::consumer::close(consumer).await;
+    assert!(
+        out.len() >= n,
+        "read {} of {n} records from {topic} before the deadline",
+        out.len()
+    );
+    out
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `timeout` with `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

@@ -1,0 +1,114 @@
+//! The HTTP edge: accepted requests are on the log, keyed by company; bad input gets a clear
+//! 4xx and puts nothing on the log.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use trestle_events::Event;
+use trestle_ingest::{IngestConfig, Submitted};
+use trestle_testkit::TestTopics;
+use uuid::Uuid;
+
+async fn start(topics: &TestTopics) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = IngestConfig {
+        kafka: topics.options.clone(),
+        ..IngestConfig::default()
+    };
+    tokio::spawn(
+        async move { trestle_ingest::serve(listener, &config, std::future::pending()).await },
+    );
+    format!("http://{addr}/v1/ai-requests")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_request_is_on_the_log_keyed_by_its_company() {
+    let topics = TestTopics::create("ingest_ok", 3).await.unwrap();
+    let url = start(&topics).await;
+    let company = Uuid::now_v7();
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(
+            &json!({"company_id": company, "user_id": "u-7", "kind": "chat",
+                      "prompt": "Which subcontractor owns the HVAC punch list?",
+                      "ordering_key": "job-12"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let accepted: Submitted = resp.json().await.unwrap();
+
+    let records = trestle_testkit::read_topic(
+        &topics.options,
+        &topics.topic("ai-requests"),
+        1,
+        Duration::from_secs(30),
+        Duration::ZERO,
+    )
+    .await;
+    let record = &records[0];
+    assert_eq!(record.key.as_deref(), Some(company.to_string().as_bytes()));
+    let Event::AiRequestSubmitted(event) =
+        trestle_events::decode(record.payload.as_deref().unwrap()).unwrap()
+    else {
+        panic!("expected AiRequestSubmitted")
+    };
+    assert_eq!(event.request_id, accepted.request_id);
+    assert_eq!(event.meta.event_id, accepted.event_id);
+    assert_eq!(event.meta.company_id, company);
+    assert_eq!(event.ordering_key.as_deref(), Some("job-12"));
+    assert_eq!(
+        event.meta.event_id.get_version_num(),
+        7,
+        "event ids are UUIDv7"
+    );
+    topics.delete().await;
+}
+
+/// Each bad body, the status it must get, and a word its reason must contain.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_4xx_naming_the_problem_and_nothing_is_published() {
+    let topics = TestTopics::create("ingest_bad", 1).await.unwrap();
+    let url = start(&topics).await;
+    let company = Uuid::now_v7().to_string();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("not json", "{\"company_id\": ".into(), 400, "malformed_json"),
+        ("unknown field", json!({"company_id": company, "user_id": "u", "kind": "chat", "prompt": "p", "tier": "gold"}).to_string(), 422, "tier"),
+        ("missing field", json!({"company_id": company, "kind": "chat", "prompt": "p"}).to_string(), 422, "user_id"),
+        ("bad uuid", json!({"company_id": "acme", "user_id": "u", "kind": "chat", "prompt": "p"}).to_string(), 422, "company_id"),
+        ("unknown kind", json!({"company_id": company, "user_id": "u", "kind": "horoscope", "prompt": "p"}).to_string(), 422, "kind"),
+        ("empty prompt", json!({"company_id": company, "user_id": "u", "kind": "chat", "prompt": "  "}).to_string(), 422, "prompt"),
+        ("nil company", json!({"company_id": Uuid::nil(), "user_id": "u", "kind": "chat", "prompt": "p"}).to_string(), 422, "company_id"),
+        ("huge prompt", json!({"company_id": company, "user_id": "u", "kind": "chat", "prompt": "x".repeat(40_000)}).to_string(), 422, "prompt"),
+        ("too large", json!({"company_id": company, "user_id": "u", "kind": "chat", "prompt": "x".repeat(70_000)}).to_string(), 413, ""),
+    ];
+    let http = reqwest::Client::new();
+    for (name, body, status, mentions) in cases {
+        let resp = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{name}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(mentions), "{name}: {text}");
+        if status != 413 {
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{name}: JSON error body, got {text}"));
+            assert!(
+                v["error"].is_string() && v["detail"].is_string(),
+                "{name}: {v}"
+            );
+        }
+    }
+    let end = trestle_testkit::end_offsets(&topics.options, &topics.topic("ai-requests")).unwrap();
+    assert!(
+        end.iter().all(|(_, high)| *high == 0),
+        "nothing was published: {end:?}"
+    );
+    topics.delete().await;
+}

@@ -1,0 +1,6 @@
+//! The usage projector against real Kafka and Postgres.
+
+mod dead_letters;
+mod exactly_once;
+mod isolation;
+mod support;

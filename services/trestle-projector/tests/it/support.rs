@@ -1,0 +1,153 @@
+//! Shared helpers: publishing usage, running the projector, reading totals.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use trestle_events::{Event, Meta, Meter, UsageRecorded};
+use trestle_kafka::EventProducer;
+use trestle_projector::ProjectorConfig;
+use trestle_testkit::{TestDb, TestTopics};
+use uuid::Uuid;
+
+/// One usage increment as a test publishes it.
+pub fn usage(
+    company: Uuid,
+    request_id: Uuid,
+    meter: Meter,
+    quantity_milli: i64,
+    cost: i64,
+) -> Event {
+    Event::UsageRecorded(UsageRecorded {
+        meta: Meta::root(company),
+        request_id,
+        meter,
+        quantity_milli,
+        cost_micro_usd: cost,
+        price_book_version: 1,
+        idempotency_key: UsageRecorded::idempotency_key_for(request_id, meter),
+    })
+}
+
+/// Publishes events concurrently, in chunks.
+pub async fn publish_all(producer: &EventProducer, events: &[Event]) {
+    for chunk in events.chunks(2000) {
+        let results = join_all(chunk.iter().map(|e| producer.publish(e))).await;
+        for r in results {
+            r.expect("publish usage");
+        }
+    }
+}
+
+/// Projector config for a test's topics and database.
+pub fn config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {
+    ProjectorConfig {
+        kafka: topics.options.clone(),
+        postgres: db.options.clone(),
+        group_id: topics.group("projector"),
+        ..ProjectorConfig::default()
+    }
+}
+
+/// Starts the projector in this process; dropping the sender stops it.
+pub fn spawn(
+    config: ProjectorConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        trestle_projector::run(config, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("projector runs");
+    });
+    (stop, handle)
+}
+
+/// Waits until the projector's stored offsets reach the topic's end on every partition.
+pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, timeout: Duration) {
+    let topic = topics.topic("usage");
+    let end = trestle_testkit::end_offsets(&topics.options, &topic).unwrap();
+    trestle_testkit::wait_for(
+        "the projector to reach the end of the usage topic",
+        timeout,
+        || {
+            let end = end.clone();
+            let topic = topic.clone();
+            async move {
+                let stored: Vec<(i32, i64)> = sqlx::query_as(
+                    "SELECT partition, next_offset FROM projector_offsets WHERE topic = $1",
+                )
+                .bind(&topic)
+                .fetch_all(pool)
+                .await
+                .ok()?;
+                let stored: BTreeMap<i32, i64> = stored.into_iter().collect();
+                end.iter()
+                    .all(|(p, high)| *high == 0 || stored.get(p).copied().unwrap_or(0) >= *high)
+                    .then_some(())
+            }
+        },
+    )
+    .await
+}
+
+/// A company's monthly totals: (all query meters, total cost micro-USD), read as that tenant.
+pub async fn monthly_totals(pool: &sqlx::PgPool, company: Uuid) -> (i64, i64) {
+    let mut tx = trestle_store::begin_for_tenant(pool, company)
+        .await
+        .unwrap();
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT (notebooklm_queries + gemini_flash_queries + gemini_pro_queries)::int8,
+                total_cost_micro_usd
+           FROM company_ai_usage WHERE company_id = $1 AND period_type = 'monthly'",
+    )
+    .bind(company)
+    .fetch_optional(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    row.unwrap_or((0, 0))
+}
+
+/// `n` requests spread over `companies`, one gemini-flash query each (cost 100).
+pub fn workload(companies: &[Uuid], n: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            usage(
+                companies[i % companies.len()],
+                Uuid::now_v7(),
+                Meter::GeminiFlashQueries,
+                1000,
+                100,
+            )
+        })
+        .collect()
+}
+
+/// The expected (queries, cost) per company of a workload.
+pub fn expected(events: &[Event]) -> BTreeMap<Uuid, (i64, i64)> {
+    let mut totals = BTreeMap::new();
+    for e in events {
+        if let Event::UsageRecorded(u) = e {
+            let t = totals.entry(u.meta.company_id).or_insert((0, 0));
+            t.0 += u.quantity_milli / 1000;
+            t.1 += u.cost_micro_usd;
+        }
+    }
+    totals
+}
+
+/// Asserts every company's monthly totals equal the expectation.
+pub async fn assert_totals(pool: &sqlx::PgPool, expected: &BTreeMap<Uuid, (i64, i64)>) {
+    for (company, want) in expected {
+        assert_eq!(
+            monthly_totals(pool, *company).await,
+            *want,
+            "company {company}"
+        );
+    }
+}
