@@ -11,9 +11,8 @@ use trestle_kafka::topics::{self, Change};
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// TOML configuration file (defaults are built in; TRESTLE_* variables override).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: trestle_config::ConfigArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,8 +57,7 @@ impl Default for AdminConfig {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config: AdminConfig =
-        trestle_config::load(args.config.as_deref()).context("loading configuration")?;
+    let config: AdminConfig = args.config.load().context("loading configuration")?;
     match args.command {
         Command::Topics { file } => {
             let specs = match file {

@@ -26,6 +26,25 @@ pub const ENV_PREFIX: &str = "TRESTLE_";
 /// The variable naming a configuration file when `--config` is not given.
 pub const CONFIG_FILE_ENV: &str = "TRESTLE_CONFIG";
 
+/// The `--config FILE` option every service binary takes (flatten it into the binary's args).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArg {
+    /// TOML configuration file; built-in defaults match the local stack, and TRESTLE_*
+    /// environment variables (nested keys joined with `__`) override the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads `T` from defaults, this file (or `TRESTLE_CONFIG`) and the environment.
+    pub fn load<T>(&self) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        load(self.config.as_deref())
+    }
+}
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
