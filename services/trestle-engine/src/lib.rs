@@ -30,7 +30,11 @@ pub struct EngineConfig {
     pub kafka: trestle_kafka::KafkaOptions,
     /// Consumer group shared by all engine instances.
     pub group_id: String,
-    /// Distinguishes this instance's transactional id; random when empty.
+    /// This instance's stable identity (e.g. a StatefulSet pod name). It names the
+    /// transactional id, so a restarted instance fences its predecessor's open transaction at
+    /// once instead of leaving it to time out (which stalls read_committed readers), and it is
+    /// the static group membership id, so a restart gets its partitions back without a
+    /// rebalance. Empty: a random id per start (fine for throwaway runs).
     pub instance_id: String,
     /// Most records handled in one transaction.
     pub batch_max_records: usize,

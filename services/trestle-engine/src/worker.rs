@@ -61,25 +61,23 @@ impl Session {
     fn start(config: &EngineConfig, client: ProviderClient) -> Result<Self, Error> {
         let kafka = &config.kafka;
         let requests_topic = kafka.topic("ai-requests");
-        let consumer: StreamConsumer =
-            kafka
-                .consumer_config(&config.group_id)
-                .create()
-                .map_err(|source| Error::Setup {
-                    what: "consumer",
-                    source,
-                })?;
+        let mut consumer_config = kafka.consumer_config(&config.group_id);
+        let instance = if config.instance_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            consumer_config.set("group.instance.id", &config.instance_id);
+            config.instance_id.clone()
+        };
+        let consumer: StreamConsumer = consumer_config.create().map_err(|source| Error::Setup {
+            what: "consumer",
+            source,
+        })?;
         consumer
             .subscribe(&[&requests_topic])
             .map_err(|source| Error::Consume {
                 topic: requests_topic.clone(),
                 source,
             })?;
-        let instance = if config.instance_id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            config.instance_id.clone()
-        };
         let txn_id = format!("{}-{}", config.group_id, instance);
         let producer: FutureProducer = kafka
             .transactional_producer_config(&txn_id)

@@ -177,6 +177,23 @@ pub async fn read_topic(
     out
 }
 
+/// A child process that is SIGKILLed when dropped, so a failing test leaves no service behind.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// SIGKILLs the process and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `timeout` with `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

@@ -1,5 +1,7 @@
 //! The engine over real Kafka and real HTTP to the provider simulator.
 
+mod sigkill;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use trestle_provider_sim::{Behaviour, SimConfig};
 use trestle_testkit::{read_topic, TestTopics};
 use uuid::Uuid;
 
-async fn start_sim(providers: BTreeMap<String, Behaviour>) -> String {
+pub(crate) async fn start_sim(providers: BTreeMap<String, Behaviour>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = SimConfig {
@@ -44,7 +46,7 @@ fn start_engine(topics: &TestTopics, sim: String) -> tokio::sync::oneshot::Sende
     stop
 }
 
-fn request(company: Uuid, kind: AiRequestKind) -> Event {
+pub(crate) fn request(company: Uuid, kind: AiRequestKind) -> Event {
     Event::AiRequestSubmitted(AiRequestSubmitted {
         meta: Meta::root(company),
         request_id: Uuid::now_v7(),
@@ -58,14 +60,14 @@ fn request(company: Uuid, kind: AiRequestKind) -> Event {
     })
 }
 
-fn decode_all(records: &[trestle_testkit::ReadRecord]) -> Vec<Event> {
+pub(crate) fn decode_all(records: &[trestle_testkit::ReadRecord]) -> Vec<Event> {
     records
         .iter()
         .map(|r| trestle_events::decode(r.payload.as_deref().unwrap()).unwrap())
         .collect()
 }
 
-fn request_id(e: &Event) -> Uuid {
+pub(crate) fn request_id(e: &Event) -> Uuid {
     match e {
         Event::AiRequestCompleted(c) => c.request_id,
         Event::AiRequestFailed(f) => f.request_id,

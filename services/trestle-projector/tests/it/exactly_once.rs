@@ -1,11 +1,11 @@
 //! Usage is never counted twice or lost: folding, re-publication, SIGKILL mid-run.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use trestle_events::{Event, Meter};
 use trestle_kafka::EventProducer;
-use trestle_testkit::{TestDb, TestTopics};
+use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -91,8 +91,8 @@ async fn republished_usage_is_counted_once() {
     topics.delete().await;
 }
 
-fn start_projector(topics: &TestTopics, db: &TestDb) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_trestle-projector"))
+fn start_projector(topics: &TestTopics, db: &TestDb) -> ChildGuard {
+    let child = Command::new(env!("CARGO_BIN_EXE_trestle-projector"))
         .env(
             "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
             &topics.options.bootstrap_servers,
@@ -110,7 +110,8 @@ fn start_projector(topics: &TestTopics, db: &TestDb) -> Child {
         .env("TRESTLE_BATCH_MAX_RECORDS", "200")
         .env("RUST_LOG", "warn")
         .spawn()
-        .expect("start trestle-projector")
+        .expect("start trestle-projector");
+    ChildGuard(child)
 }
 
 async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
@@ -149,8 +150,7 @@ async fn resumes_after_sigkill_without_double_counting() {
         if applied(&pool, &topic).await >= events.len() as i64 {
             break; // finished before we could kill it again
         }
-        child.kill().expect("SIGKILL the projector");
-        child.wait().unwrap();
+        child.kill();
         kills += 1;
         child = start_projector(&topics, &db);
     }
@@ -159,8 +159,7 @@ async fn resumes_after_sigkill_without_double_counting() {
         "the projector was killed mid-run only {kills} times"
     );
     wait_caught_up(&topics, &pool, Duration::from_secs(120)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 
     assert_totals(&pool, &want).await;
     let mut counted = 0i64;

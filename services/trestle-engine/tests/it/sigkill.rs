@@ -1,0 +1,159 @@
+//! Invariant 3: SIGKILL of an engine instance mid-run neither duplicates nor loses an outcome.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use trestle_events::{AiRequestKind, Event};
+use trestle_kafka::EventProducer;
+use trestle_provider_sim::Behaviour;
+use trestle_testkit::{read_topic, ChildGuard, TestTopics};
+use uuid::Uuid;
+
+use crate::{decode_all, request, request_id, start_sim};
+
+fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
+    let child = Command::new(env!("CARGO_BIN_EXE_trestle-engine"))
+        .env(
+            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
+            &topics.options.bootstrap_servers,
+        )
+        .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
+        .env("TRESTLE_GROUP_ID", topics.group("engine"))
+        // A stable identity: the restarted instance fences the killed one's open transaction
+        // and takes its partitions back at once (static membership).
+        .env("TRESTLE_INSTANCE_ID", "engine-under-test")
+        .env("TRESTLE_PROVIDER__BASE_URL", sim)
+        .env("TRESTLE_BATCH_MAX_RECORDS", "20")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start trestle-engine");
+    ChildGuard(child)
+}
+
+/// Offsets the engine group has committed on the requests topic, summed over partitions.
+fn committed(topics: &TestTopics, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = topics
+        .options
+        .consumer_config(&topics.group("engine"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(&topics.topic("ai-requests"), p);
+    }
+    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return 0;
+    };
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
+    let partitions = 4;
+    let topics = TestTopics::create("engine_sigkill", partitions)
+        .await
+        .unwrap();
+    let sim = start_sim(BTreeMap::from([(
+        "gemini".to_string(),
+        Behaviour {
+            latency_ms: 40,
+            jitter_ms: 20,
+            ..Behaviour::default()
+        },
+    )]))
+    .await;
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let companies: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+    let requests: Vec<Event> = (0..4_000)
+        .map(|i| request(companies[i % 50], AiRequestKind::Chat))
+        .collect();
+    for chunk in requests.chunks(500) {
+        for r in futures::future::join_all(chunk.iter().map(|r| producer.publish(r))).await {
+            r.unwrap();
+        }
+    }
+    let total = requests.len() as i64;
+
+    let mut kills = 0;
+    let mut child = start_engine(&topics, &sim);
+    while kills < 4 {
+        let before = committed(&topics, partitions);
+        trestle_testkit::wait_for("engine progress", Duration::from_secs(90), || async {
+            (committed(&topics, partitions) > before).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..200))).await;
+        if committed(&topics, partitions) >= total {
+            break;
+        }
+        child.kill();
+        kills += 1;
+        child = start_engine(&topics, &sim);
+    }
+    assert!(
+        kills >= 2,
+        "the engine was killed mid-run only {kills} times"
+    );
+    trestle_testkit::wait_for(
+        "the engine to commit every request",
+        Duration::from_secs(120),
+        || async { (committed(&topics, partitions) >= total).then_some(()) },
+    )
+    .await;
+    child.kill();
+
+    let settle = Duration::from_secs(2);
+    let outcomes = decode_all(
+        &read_topic(
+            &topics.options,
+            &topics.topic("ai-outcomes"),
+            4_000,
+            Duration::from_secs(60),
+            settle,
+        )
+        .await,
+    );
+    let usage = decode_all(
+        &read_topic(
+            &topics.options,
+            &topics.topic("usage"),
+            4_000,
+            Duration::from_secs(60),
+            settle,
+        )
+        .await,
+    );
+    assert_eq!(
+        outcomes.len(),
+        4_000,
+        "one committed outcome per request, no duplicates"
+    );
+    assert_eq!(
+        usage.len(),
+        4_000,
+        "one committed usage record per request, no duplicates"
+    );
+    let answered: BTreeSet<Uuid> = outcomes.iter().map(request_id).collect();
+    let sent: BTreeSet<Uuid> = requests
+        .iter()
+        .map(|r| match r {
+            Event::AiRequestSubmitted(s) => s.request_id,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(answered, sent, "every request answered exactly once");
+    assert!(outcomes
+        .iter()
+        .all(|e| matches!(e, Event::AiRequestCompleted(_))));
+    topics.delete().await;
+}
