@@ -1,15 +1,11 @@
 //! Typed telemetry: each function logs (where an operator cares) and counts.
-//!
-//! FIXME: these names belong in `trestle_telemetry::names` with the others; they live here until
-//! the lead moves them (this crate was not to touch other crates).
 
-/// Every metric name this crate emits.
+/// The metric names this crate emits (defined with all others in `trestle_telemetry::names`).
 pub mod names {
-    /// Decisions, labelled `source` (`redis` | `local_fallback`) and `outcome` (`allowed` |
-    /// `limited`).
-    pub const DECISIONS_TOTAL: &str = "trestle_ratelimit_decisions_total";
-    /// Redis outages as the limiter saw them: counted once when one begins, not per decision.
-    pub const REDIS_OUTAGES_TOTAL: &str = "trestle_ratelimit_redis_outages_total";
+    pub use trestle_telemetry::names::{
+        RATELIMIT_DECISIONS_TOTAL as DECISIONS_TOTAL,
+        RATELIMIT_REDIS_OUTAGES_TOTAL as REDIS_OUTAGES_TOTAL,
+    };
 }
 
 use std::fmt::Display;

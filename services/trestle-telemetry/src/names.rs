@@ -9,3 +9,8 @@ pub const PROVIDER_LATENCY_SECONDS: &str = "trestle_provider_latency_seconds";
 pub const TRANSACTIONS_TOTAL: &str = "trestle_transactions_total";
 pub const PROJECTOR_BATCH_RECORDS: &str = "trestle_projector_batch_records";
 pub const USAGE_DUPLICATES_TOTAL: &str = "trestle_usage_duplicates_total";
+/// Rate-limit decisions, labelled `source` (`redis` | `local_fallback`) and `outcome`
+/// (`allowed` | `limited`).
+pub const RATELIMIT_DECISIONS_TOTAL: &str = "trestle_ratelimit_decisions_total";
+/// Redis outages as a rate limiter saw them: counted once when one begins, not per decision.
+pub const RATELIMIT_REDIS_OUTAGES_TOTAL: &str = "trestle_ratelimit_redis_outages_total";
