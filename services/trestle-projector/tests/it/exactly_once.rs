@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use trestle_events::{Event, Meter};
 use trestle_kafka::EventProducer;
+use trestle_projector::ProjectorConfig;
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -168,6 +169,50 @@ async fn resumes_after_sigkill_without_double_counting() {
     }
     assert_eq!(counted, events.len() as i64);
 
+    pool.close().await;
+    db.drop_db().await;
+    topics.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_and_rebalances_keep_totals_exact() {
+    let topics = TestTopics::create("two_projectors", 6).await.unwrap();
+    let db = TestDb::shard("two_projectors").await.unwrap();
+    let companies: Vec<Uuid> = (0..200).map(|_| Uuid::now_v7()).collect();
+    let events = workload(&companies, 20_000);
+    let want = expected(&events);
+    let producer = EventProducer::new(&topics.options).unwrap();
+    publish_all(&producer, &events).await;
+    let pool = trestle_store::connect(&db.options).await.unwrap();
+    let topic = topics.topic("usage");
+    let small_batches = || ProjectorConfig {
+        batch_max_records: 100,
+        ..config(&topics, &db)
+    };
+
+    let (stop_a, a) = spawn(small_batches());
+    let progressed = |floor: i64| {
+        let pool = pool.clone();
+        let topic = topic.clone();
+        async move {
+            trestle_testkit::wait_for("projector progress", Duration::from_secs(60), || async {
+                (applied(&pool, &topic).await > floor).then_some(())
+            })
+            .await
+        }
+    };
+    progressed(0).await;
+    // A second instance joins: the partitions are split between the two (a rebalance).
+    let (stop_b, b) = spawn(small_batches());
+    progressed(applied(&pool, &topic).await).await;
+    // The first leaves mid-run: its partitions move to the second (another rebalance).
+    drop(stop_a);
+    a.await.unwrap();
+    wait_caught_up(&topics, &pool, Duration::from_secs(120)).await;
+    assert_totals(&pool, &want).await;
+
+    drop(stop_b);
+    b.await.unwrap();
     pool.close().await;
     db.drop_db().await;
     topics.delete().await;
