@@ -61,7 +61,7 @@ pub async fn drive(
                     }
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 500 == 0 || n == total {
+                if n.is_multiple_of(500) || n == total {
                     eprintln!("  sent {n}/{total} requests");
                 }
                 (company, ok)

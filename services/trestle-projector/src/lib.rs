@@ -33,6 +33,11 @@ pub struct ProjectorConfig {
     pub batch_max_records: usize,
     /// How long to wait to fill a batch once its first record arrived.
     pub batch_max_wait_ms: u64,
+    /// Where progress is kept. Not a configuration key (`serde(skip)`): only code can choose
+    /// [`OffsetStore::KafkaAfterWrite`], which exists so the projector benchmark
+    /// (`load/src/bin/bench_projector`) can measure what exactly-once costs.
+    #[serde(skip)]
+    pub offsets: OffsetStore,
     pub telemetry: trestle_telemetry::TelemetryOptions,
 }
 
@@ -45,7 +50,39 @@ impl Default for ProjectorConfig {
             projector: "usage".into(),
             batch_max_records: 1000,
             batch_max_wait_ms: 50,
+            offsets: OffsetStore::Postgres,
             telemetry: Default::default(),
         }
+    }
+}
+
+/// Where the projector keeps its progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OffsetStore {
+    /// `projector_offsets`, locked and advanced in each batch's transaction; the consumer
+    /// seeks from it on assignment. Exactly once: the architecture invariant above.
+    #[default]
+    Postgres,
+    /// **Benchmark baseline only; breaks the architecture invariant.** No `projector_offsets`
+    /// lock, filter or update: the batch transaction holds only the rows, and Kafka's committed
+    /// offset (committed after the Postgres commit, as in `postgres` mode) is the only record
+    /// of progress. A crash between the two commits replays the batch; usage still counts once
+    /// only because of the unique idempotency key, which a projection without one would lack.
+    KafkaAfterWrite,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_cannot_switch_off_exactly_once_offsets() {
+        assert_eq!(ProjectorConfig::default().offsets, OffsetStore::Postgres);
+        let env = [(
+            "TRESTLE_OFFSETS".to_string(),
+            "kafka_after_write".to_string(),
+        )];
+        let config: ProjectorConfig = trestle_config::load_from(None, env).unwrap();
+        assert_eq!(config.offsets, OffsetStore::Postgres);
     }
 }

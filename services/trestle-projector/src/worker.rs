@@ -18,7 +18,7 @@ use trestle_kafka::{dead_letter_headers, DeadLetterOrigin, EventProducer};
 use uuid::Uuid;
 
 use crate::usage::{apply_company, Sourced};
-use crate::{offsets, Error, ProjectorConfig};
+use crate::{offsets, Error, OffsetStore, ProjectorConfig};
 
 /// Remembers partitions assigned by a rebalance so the loop can seek them from Postgres.
 #[derive(Default, Clone)]
@@ -141,7 +141,8 @@ async fn consume(
         }
         trestle_telemetry::records_consumed("projector", batch.len());
         let next = apply_batch(config, pool, producer, topic, batch).await?;
-        // For lag display only: correctness rests on the offsets in Postgres.
+        // For lag display only: correctness rests on the offsets in Postgres (except in
+        // `OffsetStore::KafkaAfterWrite`, the benchmark baseline, where this is all there is).
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in next {
             let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
@@ -162,8 +163,8 @@ async fn seek_assigned(
     topic: &str,
 ) -> Result<(), Error> {
     let partitions: Vec<i32> = std::mem::take(&mut *assigned.0.lock().expect("assignment lock"));
-    if partitions.is_empty() {
-        return Ok(());
+    if partitions.is_empty() || config.offsets == OffsetStore::KafkaAfterWrite {
+        return Ok(()); // the consumer resumes from Kafka's committed offsets
     }
     let stored = offsets::read(pool, &config.projector, topic)
         .await
@@ -200,9 +201,12 @@ async fn apply_batch(
     partitions.dedup();
 
     let mut tx = pool.begin().await.map_err(pg)?;
-    let stored = offsets::lock(&mut tx, &config.projector, topic, &partitions)
-        .await
-        .map_err(pg)?;
+    let stored = match config.offsets {
+        OffsetStore::Postgres => offsets::lock(&mut tx, &config.projector, topic, &partitions)
+            .await
+            .map_err(pg)?,
+        OffsetStore::KafkaAfterWrite => BTreeMap::new(), // nothing stored, nothing skipped
+    };
     let mut next = stored.clone();
     let mut by_company: HashMap<Uuid, Vec<Sourced>> = HashMap::new();
     let mut dead = Vec::new();
@@ -240,9 +244,11 @@ async fn apply_batch(
             .await
             .map_err(pg)?;
     }
-    offsets::advance(&mut tx, &config.projector, topic, &next)
-        .await
-        .map_err(pg)?;
+    if config.offsets == OffsetStore::Postgres {
+        offsets::advance(&mut tx, &config.projector, topic, &next)
+            .await
+            .map_err(pg)?;
+    }
     tx.commit().await.map_err(pg)?;
     trestle_telemetry::projector_batch("usage", fresh, duplicates);
     Ok(next)
