@@ -57,14 +57,8 @@ async fn folds_usage_into_daily_and_monthly_rows_per_meter() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn republished_usage_is_counted_once() {
-    let topics = TestTopics::create("republish", 3).await.unwrap();
-    let db = TestDb::shard("republish").await.unwrap();
-    let companies: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
-    let events = workload(&companies, 2_000);
-    let want = expected(&events);
-
-    let producer = EventProducer::new(&topics.options).unwrap();
-    publish_all(&producer, &events).await;
+    let run = Published::new("republish", 3, 20, 2_000).await;
+    let (topics, db, events) = (&run.topics, &run.db, &run.events);
     // A retrying upstream producer (a new producer id) sends the same usage again, twice:
     // same idempotency keys, fresh event ids.
     for _ in 0..2 {
@@ -80,16 +74,13 @@ async fn republished_usage_is_counted_once() {
         publish_all(&again, &copies).await;
     }
 
-    let (stop, handle) = spawn(config(&topics, &db));
-    let pool = trestle_store::connect(&db.options).await.unwrap();
-    wait_caught_up(&topics, &pool, Duration::from_secs(120)).await;
-    assert_totals(&pool, &want).await;
+    let (stop, handle) = spawn(config(topics, db));
+    wait_caught_up(topics, &run.pool, Duration::from_secs(120)).await;
+    assert_totals(&run.pool, &run.want).await;
 
     drop(stop);
     handle.await.unwrap();
-    pool.close().await;
-    db.drop_db().await;
-    topics.delete().await;
+    run.cleanup().await;
 }
 
 fn start_projector(topics: &TestTopics, db: &TestDb) -> ChildGuard {
@@ -128,66 +119,52 @@ async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn resumes_after_sigkill_without_double_counting() {
-    let topics = TestTopics::create("sigkill", 4).await.unwrap();
-    let db = TestDb::shard("sigkill").await.unwrap();
-    let companies: Vec<Uuid> = (0..200).map(|_| Uuid::now_v7()).collect();
-    let events = workload(&companies, 20_000);
-    let want = expected(&events);
-    let producer = EventProducer::new(&topics.options).unwrap();
-    publish_all(&producer, &events).await;
-    let pool = trestle_store::connect(&db.options).await.unwrap();
+    let run = Published::new("sigkill", 4, 200, 20_000).await;
+    let (topics, db, pool, events) = (&run.topics, &run.db, &run.pool, &run.events);
     let topic = topics.topic("usage");
 
     let mut kills = 0;
-    let mut child = start_projector(&topics, &db);
+    let mut child = start_projector(topics, db);
     while kills < 5 {
         // Kill mid-run: after it has made progress since the last start, at a random moment.
-        let before = applied(&pool, &topic).await;
+        let before = applied(pool, &topic).await;
         trestle_testkit::wait_for("projector progress", Duration::from_secs(60), || async {
-            (applied(&pool, &topic).await > before).then_some(())
+            (applied(pool, &topic).await > before).then_some(())
         })
         .await;
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..300))).await;
-        if applied(&pool, &topic).await >= events.len() as i64 {
+        if applied(pool, &topic).await >= events.len() as i64 {
             break; // finished before we could kill it again
         }
         child.kill();
         kills += 1;
-        child = start_projector(&topics, &db);
+        child = start_projector(topics, db);
     }
     assert!(
         kills >= 3,
         "the projector was killed mid-run only {kills} times"
     );
-    wait_caught_up(&topics, &pool, Duration::from_secs(120)).await;
+    wait_caught_up(topics, pool, Duration::from_secs(120)).await;
     child.kill();
 
-    assert_totals(&pool, &want).await;
+    assert_totals(pool, &run.want).await;
     let mut counted = 0i64;
-    for company in &companies {
-        counted += monthly_totals(&pool, *company).await.0;
+    for company in &run.companies {
+        counted += monthly_totals(pool, *company).await.0;
     }
     assert_eq!(counted, events.len() as i64);
 
-    pool.close().await;
-    db.drop_db().await;
-    topics.delete().await;
+    run.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_and_rebalances_keep_totals_exact() {
-    let topics = TestTopics::create("two_projectors", 6).await.unwrap();
-    let db = TestDb::shard("two_projectors").await.unwrap();
-    let companies: Vec<Uuid> = (0..200).map(|_| Uuid::now_v7()).collect();
-    let events = workload(&companies, 20_000);
-    let want = expected(&events);
-    let producer = EventProducer::new(&topics.options).unwrap();
-    publish_all(&producer, &events).await;
-    let pool = trestle_store::connect(&db.options).await.unwrap();
+    let run = Published::new("two_projectors", 6, 200, 20_000).await;
+    let (topics, db, pool) = (&run.topics, &run.db, &run.pool);
     let topic = topics.topic("usage");
     let small_batches = || ProjectorConfig {
         batch_max_records: 100,
-        ..config(&topics, &db)
+        ..config(topics, db)
     };
 
     let (stop_a, a) = spawn(small_batches());
@@ -204,16 +181,14 @@ async fn two_instances_and_rebalances_keep_totals_exact() {
     progressed(0).await;
     // A second instance joins: the partitions are split between the two (a rebalance).
     let (stop_b, b) = spawn(small_batches());
-    progressed(applied(&pool, &topic).await).await;
+    progressed(applied(pool, &topic).await).await;
     // The first leaves mid-run: its partitions move to the second (another rebalance).
     drop(stop_a);
     a.await.unwrap();
-    wait_caught_up(&topics, &pool, Duration::from_secs(120)).await;
-    assert_totals(&pool, &want).await;
+    wait_caught_up(topics, pool, Duration::from_secs(120)).await;
+    assert_totals(pool, &run.want).await;
 
     drop(stop_b);
     b.await.unwrap();
-    pool.close().await;
-    db.drop_db().await;
-    topics.delete().await;
+    run.cleanup().await;
 }

@@ -151,3 +151,43 @@ pub async fn assert_totals(pool: &sqlx::PgPool, expected: &BTreeMap<Uuid, (i64, 
         );
     }
 }
+
+/// A test's own topics and shard database, with a uniform workload already published.
+pub struct Published {
+    pub topics: TestTopics,
+    pub db: TestDb,
+    pub pool: sqlx::PgPool,
+    pub companies: Vec<Uuid>,
+    pub events: Vec<Event>,
+    /// Expected (queries, cost) per company.
+    pub want: BTreeMap<Uuid, (i64, i64)>,
+}
+
+impl Published {
+    /// `events` gemini-flash usage events from `companies` companies on `partitions` partitions.
+    pub async fn new(test: &str, partitions: i32, companies: usize, events: usize) -> Self {
+        let topics = TestTopics::create(test, partitions).await.unwrap();
+        let db = TestDb::shard(test).await.unwrap();
+        let companies: Vec<Uuid> = (0..companies).map(|_| Uuid::now_v7()).collect();
+        let events = workload(&companies, events);
+        let want = expected(&events);
+        let producer = EventProducer::new(&topics.options).unwrap();
+        publish_all(&producer, &events).await;
+        let pool = trestle_store::connect(&db.options).await.unwrap();
+        Published {
+            topics,
+            db,
+            pool,
+            companies,
+            events,
+            want,
+        }
+    }
+
+    /// Drops the database and the topics (call at the end of a passing test).
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        self.db.drop_db().await;
+        self.topics.delete().await;
+    }
+}
