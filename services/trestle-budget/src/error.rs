@@ -1,0 +1,59 @@
+//! Why a [`Budgets`](crate::Budgets) could not be built or asked. Reserving, settling and
+//! releasing never fail: Redis trouble is handled by the fallback.
+
+/// A construction or query error. Redis being unreachable at start is not one: the handle starts
+/// in fallback.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option has a value the budgets cannot work with.
+    #[error("invalid budget option {field}: {reason}")]
+    InvalidOption { field: &'static str, reason: String },
+    /// `redis_url` cannot be parsed or describes a setup the client refuses (`url` has its
+    /// password hidden).
+    #[error("invalid redis_url {url}")]
+    RedisUrl {
+        url: String,
+        #[source]
+        source: fred::error::Error,
+    },
+    /// Not a calendar month.
+    #[error("invalid month {year}-{month}: the month must be 1 to 12 and the year 0 to 9999")]
+    InvalidMonth { year: i32, month: u32 },
+    /// Redis did not answer a read ([`Budgets::usage`](crate::Budgets::usage)); `key` is the
+    /// budget's hash.
+    #[error("Redis at {redis_url} did not answer for {key}: {reason}")]
+    Unavailable {
+        redis_url: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn hides_the_password_of_a_url() {
+        assert_eq!(
+            redacted("redis://:s3cret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redacted("redis://127.0.0.1:16379"),
+            "redis://127.0.0.1:16379"
+        );
+    }
+}

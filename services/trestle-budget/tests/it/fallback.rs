@@ -1,0 +1,165 @@
+//! Redis trouble: down at start, gone and back. Budgets fall back to this instance's share,
+//! queue what is settled meanwhile, and send it to Redis when it answers again.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use trestle_budget::{
+    names, BudgetOptions, Budgets, Completion, Error, LimitKind, MonthlyLimits, Source,
+};
+use trestle_testkit::wait_for;
+use uuid::Uuid;
+
+use crate::proxy::Proxy;
+use crate::support::{month, options, stored, Counters};
+
+fn outages(counters: &Counters) -> u64 {
+    counters.get(names::REDIS_OUTAGES_TOTAL, &[])
+}
+
+/// Reserves for a throwaway company without limits until the answer comes from `source`.
+async fn source_becomes(budgets: &Budgets, source: Source) {
+    wait_for(
+        &format!("reservations from {source:?}"),
+        Duration::from_secs(10),
+        || {
+            let budgets = budgets.clone();
+            async move {
+                let reservation = budgets
+                    .reserve(Uuid::new_v4(), month(), MonthlyLimits::UNLIMITED, 0)
+                    .await
+                    .unwrap();
+                (reservation.source() == source).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn falls_back_to_a_share_of_what_was_left_and_sends_the_spend_when_redis_returns() {
+    let counters = Counters::default();
+    let _recorder = metrics::set_default_local_recorder(&counters);
+    let redis: SocketAddr = trestle_testkit::redis_url()
+        .trim_start_matches("redis://")
+        .parse()
+        .unwrap();
+    let mut proxy = Proxy::start(redis);
+    let options = BudgetOptions {
+        redis_url: proxy.url(),
+        probe_interval_ms: 20,
+        fallback_instances: 2,
+        ..options("outage")
+    };
+    let budgets = options.clone().build().await.unwrap();
+    let company = Uuid::new_v4();
+    let limits = MonthlyLimits::new(Some(20), None);
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let reservation = budgets
+            .reserve(company, month(), limits, 100)
+            .await
+            .unwrap();
+        assert_eq!(reservation.source(), Source::Redis);
+        held.push(reservation);
+    }
+
+    proxy.close().await;
+    source_becomes(&budgets, Source::LocalFallback).await;
+    // 10 of 20 were left when this instance last saw Redis; its share of 2 instances is 5.
+    let mut local = Vec::new();
+    let refused = loop {
+        match budgets.reserve(company, month(), limits, 100).await {
+            Ok(reservation) => local.push(reservation),
+            Err(refused) => break refused,
+        }
+        assert!(local.len() <= 5, "granted more than this instance's share");
+    };
+    assert_eq!(local.len(), 5);
+    assert!(local.iter().all(|r| r.source() == Source::LocalFallback));
+    assert_eq!(
+        (refused.which, refused.source),
+        (LimitKind::Queries, Source::LocalFallback)
+    );
+    assert_eq!(
+        refused.to_string(),
+        "monthly AI query limit 20 reached: 0 used, 15 reserved"
+    );
+
+    // Settled during the outage: one local grant, one Redis one; redone settles count once.
+    assert_eq!(budgets.settle(&local[0], 700).await, Completion::Queued);
+    assert_eq!(
+        budgets.settle(&local[0], 700).await,
+        Completion::AlreadyDone
+    );
+    assert_eq!(budgets.settle(&held[0], 300).await, Completion::Queued);
+    assert_eq!(budgets.release(&local[1]).await, Completion::Queued);
+
+    proxy.reopen();
+    source_becomes(&budgets, Source::Redis).await;
+    wait_for(
+        "the queued settles to reach Redis",
+        Duration::from_secs(10),
+        || {
+            let options = options.clone();
+            async move {
+                let hash = stored(&options, company, month()).await;
+                (hash.get("queries_used") == Some(&2)).then_some(hash)
+            }
+        },
+    )
+    .await;
+    let hash = stored(&options, company, month()).await;
+    assert_eq!(hash["cost_spent"], 1_000);
+    assert_eq!(
+        hash["queries_reserved"], 9,
+        "the Redis hold settled; local grants held none"
+    );
+    assert_eq!(
+        budgets.settle(&local[0], 700).await,
+        Completion::AlreadyDone
+    );
+    assert_eq!(outages(&counters), 1, "one outage, however many calls");
+}
+
+#[tokio::test]
+async fn starts_in_fallback_when_redis_is_down_and_never_fails_a_call() {
+    let counters = Counters::default();
+    let _recorder = metrics::set_default_local_recorder(&counters);
+    let options = BudgetOptions {
+        redis_url: "redis://127.0.0.1:1".into(),
+        connect_timeout_ms: 200,
+        // Every call may try Redis again: the worst case for latency.
+        probe_interval_ms: 1,
+        ..options("down")
+    };
+    let started = Instant::now();
+    let budgets = options.build().await.expect("Redis down is no error");
+    assert!(started.elapsed() < Duration::from_millis(450));
+
+    // Never seen: 10 % of 100 queries, one instance.
+    let company = Uuid::new_v4();
+    let limits = MonthlyLimits::new(Some(100), None);
+    let mut granted = Vec::new();
+    while let Ok(reservation) = budgets.reserve(company, month(), limits, 10).await {
+        assert_eq!(reservation.source(), Source::LocalFallback);
+        granted.push(reservation);
+        assert!(granted.len() <= 10);
+    }
+    assert_eq!(granted.len(), 10);
+    assert_eq!(budgets.release(&granted[0]).await, Completion::Queued);
+    assert_eq!(budgets.settle(&granted[1], 10).await, Completion::Queued);
+    budgets.reserve(company, month(), limits, 10).await.unwrap();
+    assert!(matches!(
+        budgets.usage(company, month()).await,
+        Err(Error::Unavailable { .. })
+    ));
+    assert_eq!(outages(&counters), 1);
+    let local = |outcome| {
+        counters.get(
+            names::RESERVATIONS_TOTAL,
+            &[("source", "local_fallback"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!((local("granted"), local("refused_queries")), (11, 1));
+}
