@@ -35,4 +35,6 @@ pub enum Error {
         #[source]
         source: trestle_events::Error,
     },
+    #[error("scheduler options: {0}")]
+    Scheduler(#[source] trestle_scheduler::Error),
 }

@@ -1,27 +1,54 @@
 //! The AI request workflow engine.
 //!
-//! It consumes `AiRequestSubmitted` from `ai-requests` (read_committed), calls the AI provider
-//! over HTTP, and publishes the outcome (`ai-outcomes`) and the priced usage (`usage`) together
-//! with the consumed offsets in one Kafka transaction (consume-transform-produce). A crash or a
-//! rebalance aborts the open transaction, so downstream read_committed consumers see each
-//! outcome exactly once; provider calls themselves are at-least-once, and usage carries a
-//! permanent idempotency key (request_id + meter) so a redone call is never billed twice.
+//! It consumes `AiRequestSubmitted` from `ai-requests` (read_committed), queues each record per
+//! company in a fair scheduler (deficit round-robin by tier, per-company caps, one record per
+//! ordering key in flight), serves what the scheduler dispatches — rate limit and
+//! noisy-neighbour ladder, provider chain behind circuit breakers, all-down cache fallback —
+//! and publishes the outcome (`ai-outcomes`), the priced usage (`usage`) and breaker
+//! transitions (`providers`) together with each partition's commit point in one Kafka
+//! transaction (consume-transform-produce). A crash or a rebalance aborts or drops what was not
+//! committed, so downstream read_committed consumers see each outcome exactly once; provider
+//! calls themselves are at-least-once, and usage carries a permanent idempotency key
+//! (request_id + meter) so a redone call is never billed twice.
 //!
 //! **Architecture invariant:** the engine writes to Kafka only inside a transaction that also
-//! carries the offsets of the records it consumed.
+//! carries the commit points of the records whose outputs it holds.
 
+mod cache;
+mod chains;
+mod directory;
 mod error;
+mod intake;
 mod pricing;
 mod provider;
-mod transform;
+mod rebalance;
+mod serve;
 mod worker;
 
+pub use cache::{CacheOptions, ResponseCache};
+pub use chains::{Chain, Chains, Step};
+pub use directory::{Directory, Tenant};
 pub use error::Error;
-pub use pricing::{PriceBook, Route};
+pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
+pub use serve::LadderOptions;
 pub use worker::run;
 
 use serde::{Deserialize, Serialize};
+use trestle_scheduler::SchedulerOptions;
+
+/// How the engine picks the next record; `fair` in production, the others exist to measure
+/// against (docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchMode {
+    /// Deficit round-robin over companies weighted by tier, per-company caps, ordering keys.
+    Fair,
+    /// One queue in log order for everyone (ordering keys still honoured), no per-company caps.
+    Fifo,
+    /// Classic in-order consumption: one record per partition at a time.
+    PartitionOrder,
+}
 
 /// Configuration of the engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,12 +63,30 @@ pub struct EngineConfig {
     /// the static group membership id, so a restart gets its partitions back without a
     /// rebalance. Empty: a random id per start (fine for throwaway runs).
     pub instance_id: String,
-    /// Most records handled in one transaction.
-    pub batch_max_records: usize,
-    /// How long to wait to fill a batch once its first record arrived.
-    pub batch_max_wait_ms: u64,
-    /// Provider calls in flight at once.
-    pub concurrency: usize,
+    /// The region this engine serves; companies not in the tenant directory are taken to be here.
+    pub region: trestle_events::Region,
+    /// Cloud project of companies not (yet) provisioned to one.
+    pub default_cloud_project: String,
+    /// How long start-up waits for the tenant directory to read the `tenants` topic.
+    pub directory_catch_up_ms: u64,
+    /// Longest time between commits (one Kafka transaction each).
+    pub commit_interval_ms: u64,
+    /// Commit early once this many events wait to be published.
+    pub commit_max_records: usize,
+    /// On shutdown, how long in-flight requests may finish before the rest is left to be redone.
+    pub shutdown_grace_ms: u64,
+    /// `fair` (default); `fifo` and `partition_order` are baselines for benchmarks.
+    pub dispatch: DispatchMode,
+    /// Weights, caps and buffer bounds of the fair scheduler; `max_in_flight` is the number of
+    /// provider calls in flight at once.
+    pub scheduler: SchedulerOptions,
+    pub ladder: LadderOptions,
+    /// The per-company rate limiter (Redis GCRA) of the ladder.
+    pub rate_limit: trestle_ratelimit::RateLimitOptions,
+    pub cache: CacheOptions,
+    /// Provider chain per request kind.
+    pub chains: Chains,
+    pub breakers: trestle_breaker::BreakersOptions,
     pub provider: ProviderOptions,
     pub price_book: PriceBook,
     pub telemetry: trestle_telemetry::TelemetryOptions,
@@ -53,12 +98,48 @@ impl Default for EngineConfig {
             kafka: Default::default(),
             group_id: "trestle-engine".into(),
             instance_id: String::new(),
-            batch_max_records: 500,
-            batch_max_wait_ms: 20,
-            concurrency: 256,
+            region: trestle_events::Region::Us,
+            default_cloud_project: "shared-0".into(),
+            directory_catch_up_ms: 30_000,
+            commit_interval_ms: 100,
+            commit_max_records: 1000,
+            shutdown_grace_ms: 10_000,
+            dispatch: DispatchMode::Fair,
+            scheduler: SchedulerOptions::default(),
+            ladder: Default::default(),
+            rate_limit: Default::default(),
+            cache: Default::default(),
+            chains: Default::default(),
+            breakers: Default::default(),
             provider: Default::default(),
             price_book: Default::default(),
             telemetry: Default::default(),
         }
+    }
+}
+
+impl EngineConfig {
+    /// Start-up checks beyond what deserialization does.
+    pub fn validate(&self) -> Result<(), String> {
+        self.chains.validate()?;
+        if self.commit_interval_ms == 0 {
+            return Err("commit_interval_ms must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.ladder.degrade_fraction) {
+            return Err("ladder.degrade_fraction must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+
+    /// The scheduler options for the dispatch mode: the baselines put every record under one
+    /// pseudo-company, so its cap is lifted to the global one.
+    pub(crate) fn scheduler_options(&self) -> SchedulerOptions {
+        let mut options = self.scheduler.clone();
+        if self.dispatch != DispatchMode::Fair {
+            let all = options.max_in_flight as u32;
+            options.max_in_flight_per_company.enterprise = all;
+            options.weights.enterprise = all;
+        }
+        options
     }
 }

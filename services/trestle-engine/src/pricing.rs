@@ -1,7 +1,7 @@
-//! Which provider serves a request kind, which meter it counts against, and what it costs.
+//! What a unit of each meter costs: the versioned price book.
 
 use serde::{Deserialize, Serialize};
-use trestle_events::{AiRequestKind, Meter};
+use trestle_events::Meter;
 
 /// Prices per meter unit in millionths of a US dollar, with the version that statements cite.
 /// Defaults are the seed design's cost model.
@@ -56,48 +56,5 @@ impl PriceBook {
     /// Cost of `quantity_milli` thousandths of a unit, rounded half up to a micro-USD.
     pub fn cost(&self, meter: Meter, quantity_milli: i64) -> i64 {
         (quantity_milli * self.unit_price(meter) + 500) / 1000
-    }
-}
-
-/// Where a request kind goes and how it is metered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    pub provider: &'static str,
-    pub model: &'static str,
-    pub meter: Meter,
-}
-
-impl Route {
-    /// The primary route of a request kind (provider chains come with the fair scheduler).
-    pub fn for_kind(kind: AiRequestKind) -> Option<Route> {
-        let (provider, model, meter) = match kind {
-            AiRequestKind::NotebookQuery => ("notebooklm", "notebooklm", Meter::NotebooklmQueries),
-            AiRequestKind::Chat => ("gemini", "gemini-flash", Meter::GeminiFlashQueries),
-            AiRequestKind::Summary => ("gemini", "gemini-pro", Meter::GeminiProQueries),
-            AiRequestKind::DocumentExtraction => {
-                ("document-ai", "document-ai", Meter::DocumentPages)
-            }
-            AiRequestKind::ImageAnalysis => ("vision", "vision", Meter::VisionImages),
-            AiRequestKind::SpeechToText => ("speech", "chirp", Meter::SpeechMinutes),
-            AiRequestKind::TextToSpeech => ("tts", "tts", Meter::TtsCharacters),
-            AiRequestKind::Embedding => ("embeddings", "text-embedding", Meter::EmbeddingTokens),
-            AiRequestKind::Unknown => return None,
-        };
-        Some(Route {
-            provider,
-            model,
-            meter,
-        })
-    }
-
-    /// Quantity of the meter used by one call, in thousandths of a unit.
-    pub fn quantity_milli(&self, prompt: &str, input_tokens: i64, output_tokens: i64) -> i64 {
-        match self.meter {
-            Meter::TtsCharacters => prompt.chars().count() as i64 * 1000,
-            Meter::EmbeddingTokens => input_tokens.max(1) * 1000,
-            // A minute of audio per ~150 spoken words of transcript.
-            Meter::SpeechMinutes => (output_tokens.max(1) * 1000 + 149) / 150,
-            _ => 1000,
-        }
     }
 }

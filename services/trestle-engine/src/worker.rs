@@ -1,34 +1,94 @@
-//! The consume-transform-produce loop: one Kafka transaction per batch of requests.
+//! The session loop: poll → fair scheduler → request tasks → one Kafka transaction per commit
+//! carrying the finished records' events and each partition's commit point.
+//!
+//! One task owns the consumer, the scheduler and the producer. Polled records are offered to
+//! the scheduler; what it dispatches runs as a tokio task (ladder, chain, breakers); a finished
+//! record's events wait in memory until the next commit, which publishes them together with
+//! every partition's commit point (watermark + finished-beyond metadata) in one transaction.
+//! A failed commit is aborted and retried with the same events; a revoked partition's
+//! unpublished events are dropped (its new owner redoes those records: provider calls are
+//! at-least-once, outcomes exactly-once).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
+use trestle_breaker::{Breakers, State, Transition};
+use trestle_events::{AiRequestSubmitted, Event, Meta, ProviderCircuitClosed, ProviderCircuitOpened};
 use trestle_kafka::{dead_letter_headers, DeadLetterOrigin};
+use trestle_scheduler::{CommitPoint, Completed, Dispatch, Offered, Pending, Scheduler};
+use uuid::Uuid;
 
+use crate::cache::ResponseCache;
+use crate::directory::{Directory, Tenant};
+use crate::intake::{validate, InRecord};
 use crate::provider::ProviderClient;
-use crate::transform::{handle, Action, InRecord};
-use crate::{EngineConfig, Error};
+use crate::rebalance::{RebalanceQueue, Rebalanced};
+use crate::serve::{serve, Limiters, Services};
+use crate::{DispatchMode, EngineConfig, Error};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Consecutive failed commits after which the session restarts from the committed offsets.
+const MAX_COMMIT_FAILURES: u32 = 5;
 
-/// Runs the engine until `shutdown` resolves; transient failures restart the loop with backoff.
+/// Runs the engine until `shutdown` resolves; transient failures restart the session with
+/// backoff.
 pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    use anyhow::Context;
     tokio::pin!(shutdown);
-    let client = ProviderClient::new(config.provider.clone());
+    config.validate().map_err(anyhow::Error::msg)?;
+    let directory = Directory::new(Tenant {
+        tier: trestle_events::Tier::Starter,
+        region: config.region,
+        cloud_project: config.default_cloud_project.clone(),
+    });
+    let _follow = directory
+        .follow(
+            &config.kafka,
+            Duration::from_millis(config.directory_catch_up_ms),
+        )
+        .await
+        .context("following the tenants topic")?;
+    let limiters = if config.ladder.enabled {
+        let rate = config
+            .rate_limit
+            .clone()
+            .build()
+            .await
+            .context("starting the rate limiter")?;
+        let mut degraded = config.rate_limit.clone();
+        degraded.key_prefix.push_str("degraded:");
+        let degraded = degraded.build().await.context("starting the degrade allowance")?;
+        Some(Limiters { rate, degraded })
+    } else {
+        None
+    };
+    let (transitions_tx, mut transitions) = unbounded_channel();
+    let services = Arc::new(Services {
+        client: ProviderClient::new(config.provider.clone()),
+        prices: config.price_book.clone(),
+        chains: config.chains.clone(),
+        breakers: Breakers::new(config.breakers.clone()).context("circuit breaker options")?,
+        limiters,
+        cache: ResponseCache::connect(config.cache.clone()).context("response cache")?,
+        ladder: config.ladder.clone(),
+        transitions: transitions_tx,
+    });
     let mut delay = Duration::from_millis(100);
     loop {
-        let attempt = Session::start(&config, client.clone());
-        let result = match attempt {
-            Ok(session) => {
-                let result = session.run(&mut shutdown).await;
-                trestle_kafka::consumer::close(session.consumer).await;
+        let result = match Session::start(&config, services.clone(), directory.clone()) {
+            Ok(mut session) => {
+                let result = session.run(&mut shutdown, &mut transitions).await;
+                session.close().await;
                 result
             }
             Err(e) => Err(e),
@@ -47,31 +107,77 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
     }
 }
 
-/// One consumer plus one transactional producer; dropped and rebuilt after any failure.
+/// What waits in the scheduler for a record.
+enum Work {
+    Request {
+        submitted: Box<AiRequestSubmitted>,
+        tenant: Tenant,
+        polled: Instant,
+    },
+    Invalid {
+        record: InRecord,
+        reason: String,
+    },
+}
+
+/// An output of a finished record, waiting for the next commit.
+enum Output {
+    Event(Event),
+    DeadLetter { record: InRecord, reason: String },
+}
+
+/// A finished request task.
+struct Done {
+    partition: i32,
+    offset: i64,
+    outputs: Vec<Output>,
+}
+
+/// One consumer plus one transactional producer; dropped and rebuilt after a fatal failure.
 struct Session {
     config: EngineConfig,
-    client: ProviderClient,
-    consumer: StreamConsumer,
+    services: Arc<Services>,
+    directory: Directory,
+    consumer: StreamConsumer<RebalanceQueue>,
+    rebalances: RebalanceQueue,
     producer: FutureProducer,
     requests_topic: String,
     dead_letter_topic: String,
+    scheduler: Scheduler<Work>,
+    tasks: FuturesUnordered<tokio::task::JoinHandle<Done>>,
+    /// Finished records' outputs by partition, not yet committed.
+    unpublished: BTreeMap<i32, Vec<Output>>,
+    unpublished_count: usize,
+    /// Breaker transitions not yet published.
+    transitions: Vec<Event>,
+    assigned: HashSet<i32>,
+    paused: HashSet<i32>,
+    committed: HashMap<i32, CommitPoint>,
+    commit_failures: u32,
 }
 
 impl Session {
-    fn start(config: &EngineConfig, client: ProviderClient) -> Result<Self, Error> {
+    fn start(
+        config: &EngineConfig,
+        services: Arc<Services>,
+        directory: Directory,
+    ) -> Result<Self, Error> {
         let kafka = &config.kafka;
         let requests_topic = kafka.topic("ai-requests");
         let mut consumer_config = kafka.consumer_config(&config.group_id);
         let instance = if config.instance_id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
+            Uuid::new_v4().to_string()
         } else {
             consumer_config.set("group.instance.id", &config.instance_id);
             config.instance_id.clone()
         };
-        let consumer: StreamConsumer = consumer_config.create().map_err(|source| Error::Setup {
-            what: "consumer",
-            source,
-        })?;
+        let rebalances = RebalanceQueue::default();
+        let consumer: StreamConsumer<RebalanceQueue> = consumer_config
+            .create_with_context(rebalances.clone())
+            .map_err(|source| Error::Setup {
+                what: "consumer",
+                source,
+            })?;
         consumer
             .subscribe(&[&requests_topic])
             .map_err(|source| Error::Consume {
@@ -92,150 +198,387 @@ impl Session {
                 step: "init",
                 source,
             })?;
+        let scheduler = config
+            .scheduler_options()
+            .build()
+            .map_err(Error::Scheduler)?;
         Ok(Session {
             config: config.clone(),
-            client,
+            services,
+            directory,
             consumer,
+            rebalances,
             producer,
             requests_topic,
             dead_letter_topic: kafka.topic("dead-letter"),
+            scheduler,
+            tasks: FuturesUnordered::new(),
+            unpublished: BTreeMap::new(),
+            unpublished_count: 0,
+            transitions: Vec::new(),
+            assigned: HashSet::new(),
+            paused: HashSet::new(),
+            committed: HashMap::new(),
+            commit_failures: 0,
         })
     }
 
-    async fn run(&self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), Error> {
+    async fn run(
+        &mut self,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+        transitions: &mut UnboundedReceiver<Transition>,
+    ) -> Result<(), Error> {
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.commit_interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let first = tokio::select! {
-                _ = &mut *shutdown => return Ok(()),
-                m = self.consumer.recv() => m,
-            };
-            let mut batch = vec![self.detach(first)?];
-            let deadline = Instant::now() + Duration::from_millis(self.config.batch_max_wait_ms);
-            while batch.len() < self.config.batch_max_records {
-                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                    Ok(m) => batch.push(self.detach(m)?),
-                    Err(_) => break,
+            self.dispatch();
+            tokio::select! {
+                _ = &mut *shutdown => return self.drain().await,
+                message = self.consumer.recv() => {
+                    let record = detach(message, &self.requests_topic)?;
+                    self.handle_rebalances()?;
+                    self.offer(record);
                 }
-            }
-            trestle_telemetry::records_consumed("engine", batch.len());
-            if let Err(error) = self.process(&batch).await {
-                let _ = self.producer.abort_transaction(TXN_TIMEOUT);
-                trestle_telemetry::transaction("aborted");
-                return Err(error);
-            }
-            trestle_telemetry::transaction("committed");
-        }
-    }
-
-    fn detach(
-        &self,
-        message: Result<rdkafka::message::BorrowedMessage<'_>, rdkafka::error::KafkaError>,
-    ) -> Result<InRecord, Error> {
-        let m = message.map_err(|source| Error::Consume {
-            topic: self.requests_topic.clone(),
-            source,
-        })?;
-        Ok(InRecord {
-            topic: m.topic().to_string(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
-        })
-    }
-
-    /// Handles a batch and commits its outputs and offsets in one transaction.
-    async fn process(&self, batch: &[InRecord]) -> Result<(), Error> {
-        let prices = &self.config.price_book;
-        // Provider calls run concurrently; `buffered` keeps log order for the outputs.
-        let calls: Vec<_> = batch
-            .iter()
-            .map(|record| handle(record, &self.client, prices))
-            .collect();
-        let actions: Vec<Action> = futures::stream::iter(calls)
-            .buffered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-
-        self.producer
-            .begin_transaction()
-            .map_err(|source| Error::Transaction {
-                step: "begin",
-                source,
-            })?;
-        let mut deliveries = Vec::new();
-        for (record, action) in batch.iter().zip(actions) {
-            match action {
-                Action::Publish(events) => {
-                    for event in events {
-                        let topic = self.config.kafka.topic(event.topic().name());
-                        let payload =
-                            trestle_events::encode(&event).map_err(|source| Error::Encode {
-                                event: event.name(),
-                                source,
-                            })?;
-                        let key = trestle_kafka::company_key(&event.meta().company_id);
-                        let rec = FutureRecord::to(&topic).key(&key).payload(&payload);
-                        deliveries.push((topic.clone(), self.enqueue(rec)?));
+                Some(joined) = self.tasks.next(), if !self.tasks.is_empty() => {
+                    self.finish(joined);
+                    if self.unpublished_count >= self.config.commit_max_records {
+                        self.commit()?;
                     }
                 }
-                Action::DeadLetter(reason) => {
-                    trestle_telemetry::dead_lettered(
-                        "engine",
-                        &record.topic,
-                        record.partition,
-                        record.offset,
-                        &reason,
+                Some(transition) = transitions.recv() => {
+                    self.transitions.extend(transition_event(&transition));
+                }
+                _ = tick.tick() => {
+                    self.handle_rebalances()?;
+                    self.commit()?;
+                    trestle_telemetry::scheduler_load(
+                        self.scheduler.buffered_total(),
+                        self.scheduler.in_flight(),
                     );
-                    let headers = dead_letter_headers(&DeadLetterOrigin {
-                        topic: record.topic.clone(),
-                        partition: record.partition,
-                        offset: record.offset,
-                        error: reason,
-                        consumer: self.config.group_id.clone(),
-                    });
-                    let mut rec: FutureRecord<'_, [u8], [u8]> =
-                        FutureRecord::to(&self.dead_letter_topic).headers(headers);
-                    if let Some(k) = record.key.as_deref() {
-                        rec = rec.key(k);
-                    }
-                    if let Some(p) = record.payload.as_deref() {
-                        rec = rec.payload(p);
-                    }
-                    deliveries.push((self.dead_letter_topic.clone(), self.enqueue(rec)?));
                 }
             }
         }
+    }
 
-        let offsets = next_offsets(batch)?;
-        let group = self.consumer.group_metadata().ok_or(Error::Transaction {
-            step: "group metadata",
-            source: rdkafka::error::KafkaError::Canceled,
-        })?;
-        self.producer
-            .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
-            .map_err(|source| Error::Transaction {
-                step: "send offsets",
-                source,
-            })?;
-        self.producer
-            .commit_transaction(TXN_TIMEOUT)
-            .map_err(|source| Error::Transaction {
-                step: "commit",
-                source,
-            })?;
-        for (topic, delivery) in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((source, _))) => return Err(Error::Produce { topic, source }),
-                Err(_) => {
-                    return Err(Error::Produce {
-                        topic,
-                        source: rdkafka::error::KafkaError::Canceled,
+    /// Starts every record the scheduler allows now.
+    fn dispatch(&mut self) {
+        while let Some(dispatch) = self.scheduler.next() {
+            let Dispatch {
+                partition,
+                offset,
+                payload,
+                tier,
+                ..
+            } = dispatch;
+            let services = self.services.clone();
+            let task = match payload {
+                Work::Request {
+                    submitted,
+                    tenant,
+                    polled,
+                } => {
+                    trestle_telemetry::queue_wait(tier.as_str(), polled.elapsed());
+                    tokio::spawn(async move {
+                        let events = serve(services, *submitted, tenant).await;
+                        Done {
+                            partition,
+                            offset,
+                            outputs: events.into_iter().map(Output::Event).collect(),
+                        }
                     })
+                }
+                Work::Invalid { record, reason } => tokio::spawn(async move {
+                    Done {
+                        partition,
+                        offset,
+                        outputs: vec![Output::DeadLetter { record, reason }],
+                    }
+                }),
+            };
+            self.tasks.push(task);
+        }
+    }
+
+    /// Offers a polled record to the scheduler and pauses its partition when buffers fill.
+    fn offer(&mut self, record: InRecord) {
+        let partition = record.partition;
+        let pending = match validate(&record, &self.services.chains) {
+            Ok(submitted) => {
+                let company = submitted.meta.company_id;
+                let tenant = self.directory.get(&company);
+                let ordering_key = submitted.ordering_key.clone();
+                let (company, tier, ordering_key) = match self.config.dispatch {
+                    DispatchMode::Fair => (company, scheduler_tier(tenant.tier), ordering_key),
+                    DispatchMode::Fifo => (Uuid::nil(), trestle_scheduler::Tier::Enterprise, ordering_key),
+                    DispatchMode::PartitionOrder => (
+                        Uuid::nil(),
+                        trestle_scheduler::Tier::Enterprise,
+                        Some(format!("partition-{partition}")),
+                    ),
+                };
+                Pending {
+                    partition,
+                    offset: record.offset,
+                    company,
+                    tier,
+                    ordering_key,
+                    payload: Work::Request {
+                        submitted: Box::new(submitted),
+                        tenant,
+                        polled: Instant::now(),
+                    },
+                }
+            }
+            Err(reason) => Pending {
+                partition,
+                offset: record.offset,
+                company: Uuid::nil(),
+                tier: trestle_scheduler::Tier::Starter,
+                ordering_key: None,
+                payload: Work::Invalid { record, reason },
+            },
+        };
+        match self.scheduler.offer(pending) {
+            Offered::Queued => {}
+            Offered::AlreadyDone | Offered::Duplicate => return,
+        }
+        if !self.paused.contains(&partition)
+            && self.scheduler.should_pause(partition)
+            && self.set_paused(partition, true)
+        {
+            trestle_telemetry::partition_paused();
+        }
+    }
+
+    /// Takes a finished task's outputs for the next commit and resumes drained partitions.
+    fn finish(&mut self, joined: Result<Done, tokio::task::JoinError>) {
+        let done = match joined {
+            Ok(done) => done,
+            Err(error) => {
+                // A panicking request task: its record stays unfinished (so uncommitted) and is
+                // redone by the next session; the partition cannot move past it meanwhile.
+                tracing::error!(message = "A request task panicked; its record will be redone after a restart.", %error);
+                return;
+            }
+        };
+        if self.scheduler.complete(done.partition, done.offset) == Completed::Finished {
+            self.unpublished_count += done.outputs.len();
+            self.unpublished
+                .entry(done.partition)
+                .or_default()
+                .extend(done.outputs);
+        }
+        let paused: Vec<i32> = self.paused.iter().copied().collect();
+        for partition in paused {
+            if self.scheduler.should_resume(partition) {
+                self.set_paused(partition, false);
+            }
+        }
+    }
+
+    /// Applies assignments (restoring each partition from its commit and metadata) and
+    /// revocations (dropping the partition's queue and unpublished outputs).
+    fn handle_rebalances(&mut self) -> Result<(), Error> {
+        for event in self.rebalances.take() {
+            match event {
+                Rebalanced::Assigned(partitions) => self.restore(&partitions)?,
+                Rebalanced::Revoked(partitions) => {
+                    for p in partitions {
+                        let in_flight = self.scheduler.revoke(p);
+                        if let Some(dropped) = self.unpublished.remove(&p) {
+                            self.unpublished_count -= dropped.len();
+                        }
+                        tracing::info!(message = "Partition revoked; its unfinished records go to the new owner.", partition = p, in_flight = in_flight.len());
+                        self.assigned.remove(&p);
+                        self.paused.remove(&p);
+                        self.committed.remove(&p);
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    fn restore(&mut self, partitions: &[i32]) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.requests_topic, p);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .map_err(|source| Error::Consume {
+                topic: self.requests_topic.clone(),
+                source,
+            })?;
+        for element in committed.elements() {
+            let p = element.partition();
+            self.assigned.insert(p);
+            if let Offset::Offset(offset) = element.offset() {
+                let metadata = element.metadata();
+                if let Err(error) = self.scheduler.restore_from_commit(p, offset, metadata) {
+                    tracing::warn!(message = "Unreadable commit metadata; finished records beyond the commit will be redone.", partition = p, offset, %error);
+                }
+                self.committed.insert(
+                    p,
+                    CommitPoint {
+                        offset,
+                        metadata: metadata.to_owned(),
+                    },
+                );
+            }
+        }
+        tracing::info!(message = "Partitions assigned.", partitions = ?partitions);
+        Ok(())
+    }
+
+    fn set_paused(&mut self, partition: i32, pause: bool) -> bool {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.requests_topic, partition);
+        let result = if pause {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => {
+                if pause {
+                    self.paused.insert(partition);
+                } else {
+                    self.paused.remove(&partition);
+                }
+                true
+            }
+            Err(error) => {
+                tracing::warn!(message = "Pausing or resuming a partition failed.", partition, pause, %error);
+                false
+            }
+        }
+    }
+
+    /// Publishes every unpublished output and transition and each partition's new commit point
+    /// in one transaction. A failure aborts it and keeps everything for the next try; only
+    /// repeated failures end the session.
+    fn commit(&mut self) -> Result<(), Error> {
+        let mut offsets = TopicPartitionList::new();
+        let mut points = Vec::new();
+        for &p in &self.assigned {
+            let Some(point) = self.scheduler.commit_point(p) else {
+                continue;
+            };
+            if self.committed.get(&p) == Some(&point) {
+                continue;
+            }
+            offsets
+                .add_partition_offset(&self.requests_topic, p, Offset::Offset(point.offset))
+                .map_err(|source| Error::Transaction {
+                    step: "offsets",
+                    source,
+                })?;
+            if let Some(mut element) = offsets.find_partition(&self.requests_topic, p) {
+                element.set_metadata(point.metadata.clone());
+            }
+            points.push((p, point));
+        }
+        if points.is_empty() && self.unpublished_count == 0 && self.transitions.is_empty() {
+            return Ok(());
+        }
+        match self.transact(&offsets) {
+            Ok(()) => {
+                trestle_telemetry::transaction("committed");
+                self.commit_failures = 0;
+                self.unpublished.clear();
+                self.unpublished_count = 0;
+                self.transitions.clear();
+                self.committed.extend(points);
+                Ok(())
+            }
+            Err(error) => {
+                trestle_telemetry::transaction("aborted");
+                self.producer
+                    .abort_transaction(TXN_TIMEOUT)
+                    .map_err(|source| Error::Transaction {
+                        step: "abort",
+                        source,
+                    })?;
+                self.commit_failures += 1;
+                if self.commit_failures >= MAX_COMMIT_FAILURES {
+                    return Err(error);
+                }
+                tracing::warn!(message = "Commit failed; aborted, will retry with the same outputs.", %error, failures = self.commit_failures);
+                Ok(())
+            }
+        }
+    }
+
+    fn transact(&self, offsets: &TopicPartitionList) -> Result<(), Error> {
+        let step = |step: &'static str| move |source| Error::Transaction { step, source };
+        self.producer.begin_transaction().map_err(step("begin"))?;
+        let mut deliveries = Vec::new();
+        for event in self.unpublished.values().flatten().filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            Output::DeadLetter { .. } => None,
+        }).chain(&self.transitions) {
+            let topic = self.config.kafka.topic(event.topic().name());
+            let payload = trestle_events::encode(event).map_err(|source| Error::Encode {
+                event: event.name(),
+                source,
+            })?;
+            let key = trestle_kafka::company_key(&event.meta().company_id);
+            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+            deliveries.push((topic.clone(), self.enqueue(record)?));
+        }
+        for (record, reason) in self.unpublished.values().flatten().filter_map(|o| match o {
+            Output::DeadLetter { record, reason } => Some((record, reason)),
+            Output::Event(_) => None,
+        }) {
+            deliveries.push((self.dead_letter_topic.clone(), self.dead_letter(record, reason)?));
+        }
+        if offsets.count() > 0 {
+            let group = self.consumer.group_metadata().ok_or(Error::Transaction {
+                step: "group metadata",
+                source: rdkafka::error::KafkaError::Canceled,
+            })?;
+            self.producer
+                .send_offsets_to_transaction(offsets, &group, TXN_TIMEOUT)
+                .map_err(step("send offsets"))?;
+        }
+        self.producer
+            .commit_transaction(TXN_TIMEOUT)
+            .map_err(step("commit"))?;
+        // commit_transaction flushed every record and fails if any was not delivered.
+        drop(deliveries);
+        Ok(())
+    }
+
+    fn dead_letter(
+        &self,
+        record: &InRecord,
+        reason: &str,
+    ) -> Result<rdkafka::producer::DeliveryFuture, Error> {
+        trestle_telemetry::dead_lettered(
+            "engine",
+            &record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        );
+        let headers = dead_letter_headers(&DeadLetterOrigin {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            error: reason.to_owned(),
+            consumer: self.config.group_id.clone(),
+        });
+        let mut rec: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.dead_letter_topic).headers(headers);
+        if let Some(k) = record.key.as_deref() {
+            rec = rec.key(k);
+        }
+        if let Some(p) = record.payload.as_deref() {
+            rec = rec.payload(p);
+        }
+        self.enqueue(rec)
     }
 
     fn enqueue<K, P>(
@@ -251,24 +594,91 @@ impl Session {
             .send_result(record)
             .map_err(|(source, _)| Error::Produce { topic, source })
     }
+
+    /// Graceful stop: no new records start; in-flight ones finish (up to the grace period) and
+    /// are committed.
+    async fn drain(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_grace_ms);
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.next()).await {
+                Ok(Some(joined)) => self.finish(joined),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(message = "Stopping with records still in flight; they will be redone.", in_flight = self.tasks.len());
+                    break;
+                }
+            }
+        }
+        self.handle_rebalances()?;
+        self.commit()
+    }
+
+    async fn close(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        drop(self.producer);
+        trestle_kafka::consumer::close(self.consumer).await;
+    }
 }
 
-/// The offsets to commit for a batch: one past the last record of each partition.
-fn next_offsets(batch: &[InRecord]) -> Result<TopicPartitionList, Error> {
-    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for r in batch {
-        let e = last
-            .entry((r.topic.as_str(), r.partition))
-            .or_insert(r.offset);
-        *e = (*e).max(r.offset);
+fn detach(
+    message: Result<rdkafka::message::BorrowedMessage<'_>, rdkafka::error::KafkaError>,
+    topic: &str,
+) -> Result<InRecord, Error> {
+    let m = message.map_err(|source| Error::Consume {
+        topic: topic.to_owned(),
+        source,
+    })?;
+    Ok(InRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    })
+}
+
+/// The scheduler's view of a tier; a tier this build does not know counts as a starter.
+fn scheduler_tier(tier: trestle_events::Tier) -> trestle_scheduler::Tier {
+    use trestle_events::Tier as T;
+    match tier {
+        T::Professional => trestle_scheduler::Tier::Professional,
+        T::Premium => trestle_scheduler::Tier::Premium,
+        T::Enterprise => trestle_scheduler::Tier::Enterprise,
+        T::Starter | T::Unknown => trestle_scheduler::Tier::Starter,
     }
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), offset) in last {
-        tpl.add_partition_offset(topic, partition, Offset::Offset(offset + 1))
-            .map_err(|source| Error::Transaction {
-                step: "offsets",
-                source,
-            })?;
-    }
-    Ok(tpl)
+}
+
+/// The `providers` event of a breaker transition: opened (from closed or a failed probe) or
+/// closed. Open → half-open is not published: it is the timer running out, and the probes'
+/// outcome produces the next event.
+fn transition_event(t: &Transition) -> Option<Event> {
+    trestle_telemetry::breaker_transition(&t.key.provider, match t.to {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+    });
+    let region = t.key.region.parse().unwrap_or(trestle_events::Region::Unknown);
+    let (provider, cloud_project_id) = (t.key.provider.clone(), t.key.cloud_project.clone());
+    let window_calls = t.window_calls as i32;
+    Some(match t.to {
+        State::HalfOpen => return None,
+        State::Closed => Event::ProviderCircuitClosed(ProviderCircuitClosed {
+            meta: Meta::platform(),
+            provider,
+            cloud_project_id,
+            region,
+            failure_rate: t.failure_rate,
+            window_calls,
+        }),
+        State::Open => Event::ProviderCircuitOpened(ProviderCircuitOpened {
+            meta: Meta::platform(),
+            provider,
+            cloud_project_id,
+            region,
+            failure_rate: t.failure_rate,
+            window_calls,
+        }),
+    })
 }

@@ -14,3 +14,16 @@ pub const USAGE_DUPLICATES_TOTAL: &str = "trestle_usage_duplicates_total";
 pub const RATELIMIT_DECISIONS_TOTAL: &str = "trestle_ratelimit_decisions_total";
 /// Redis outages as a rate limiter saw them: counted once when one begins, not per decision.
 pub const RATELIMIT_REDIS_OUTAGES_TOTAL: &str = "trestle_ratelimit_redis_outages_total";
+/// Requests that took a step of the noisy-neighbour ladder or the all-down fallback, labelled
+/// `step` (`cache` | `degraded` | `throttled` | `all_down_cache` | `all_down_failed`).
+pub const LADDER_STEPS_TOTAL: &str = "trestle_ladder_steps_total";
+/// Time an engine record waited in the fair scheduler, from poll to dispatch, labelled `tier`.
+pub const SCHEDULER_QUEUE_SECONDS: &str = "trestle_scheduler_queue_seconds";
+/// Records buffered in the fair scheduler (queued, not yet dispatched).
+pub const SCHEDULER_BUFFERED_RECORDS: &str = "trestle_scheduler_buffered_records";
+/// Records dispatched and not yet finished.
+pub const SCHEDULER_IN_FLIGHT_RECORDS: &str = "trestle_scheduler_in_flight_records";
+/// Partitions paused because their buffers are full.
+pub const PARTITIONS_PAUSED_TOTAL: &str = "trestle_partitions_paused_total";
+/// Circuit breaker transitions, labelled `provider` and `to`.
+pub const BREAKER_TRANSITIONS_TOTAL: &str = "trestle_breaker_transitions_total";

@@ -54,3 +54,30 @@ pub fn projector_batch(projector: &'static str, records: usize, duplicates: usiz
             .increment(duplicates as u64);
     }
 }
+
+/// A request took a step of the ladder or of the all-down fallback.
+pub fn ladder_step(step: &'static str) {
+    metrics::counter!(names::LADDER_STEPS_TOTAL, "step" => step).increment(1);
+}
+
+/// A record left the fair scheduler's queue after `waited`.
+pub fn queue_wait(tier: &'static str, waited: Duration) {
+    metrics::histogram!(names::SCHEDULER_QUEUE_SECONDS, "tier" => tier).record(waited.as_secs_f64());
+}
+
+/// The fair scheduler's current load.
+pub fn scheduler_load(buffered: usize, in_flight: usize) {
+    metrics::gauge!(names::SCHEDULER_BUFFERED_RECORDS).set(buffered as f64);
+    metrics::gauge!(names::SCHEDULER_IN_FLIGHT_RECORDS).set(in_flight as f64);
+}
+
+/// A partition was paused because its buffers filled.
+pub fn partition_paused() {
+    metrics::counter!(names::PARTITIONS_PAUSED_TOTAL).increment(1);
+}
+
+/// A circuit breaker changed state.
+pub fn breaker_transition(provider: &str, to: &'static str) {
+    metrics::counter!(names::BREAKER_TRANSITIONS_TOTAL, "provider" => provider.to_string(), "to" => to)
+        .increment(1);
+}

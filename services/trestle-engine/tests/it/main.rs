@@ -1,79 +1,25 @@
 //! The engine over real Kafka and real HTTP to the provider simulator.
 
+mod breakers;
+mod fairness;
+mod ladder;
+mod restart;
 mod sigkill;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
-use trestle_engine::EngineConfig;
-use trestle_events::{AiRequestKind, AiRequestSubmitted, Event, Meta};
+use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
-use trestle_provider_sim::{Behaviour, SimConfig};
 use trestle_testkit::{read_topic, TestTopics};
 use uuid::Uuid;
 
-pub(crate) async fn start_sim(providers: BTreeMap<String, Behaviour>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = SimConfig {
-        default: Behaviour {
-            latency_ms: 5,
-            jitter_ms: 5,
-            ..Behaviour::default()
-        },
-        providers,
-        ..SimConfig::default()
-    };
-    tokio::spawn(async move {
-        trestle_provider_sim::serve(listener, &config, std::future::pending()).await
-    });
-    format!("http://{addr}")
-}
+use support::{config, decode_all, down, request, request_id, start_sim, Engine};
 
-fn start_engine(topics: &TestTopics, sim: String) -> tokio::sync::oneshot::Sender<()> {
-    let mut config = EngineConfig {
-        kafka: topics.options.clone(),
-        group_id: topics.group("engine"),
-        ..EngineConfig::default()
-    };
-    config.provider.base_url = sim;
-    config.provider.retry_initial_ms = 5;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(trestle_engine::run(config, async {
-        let _ = stopped.await;
-    }));
-    stop
-}
-
-pub(crate) fn request(company: Uuid, kind: AiRequestKind) -> Event {
-    Event::AiRequestSubmitted(AiRequestSubmitted {
-        meta: Meta::root(company),
-        request_id: Uuid::now_v7(),
-        user_id: "u-1".into(),
-        kind,
-        prompt: "Summarise today's site diary".into(),
-        ordering_key: None,
-        job_id: None,
-        submitted_via: "test".into(),
-        document_ids: vec![],
-    })
-}
-
-pub(crate) fn decode_all(records: &[trestle_testkit::ReadRecord]) -> Vec<Event> {
-    records
-        .iter()
-        .map(|r| trestle_events::decode(r.payload.as_deref().unwrap()).unwrap())
-        .collect()
-}
-
-pub(crate) fn request_id(e: &Event) -> Uuid {
-    match e {
-        Event::AiRequestCompleted(c) => c.request_id,
-        Event::AiRequestFailed(f) => f.request_id,
-        Event::UsageRecorded(u) => u.request_id,
-        other => panic!("unexpected {}", other.name()),
-    }
+fn start_engine(topics: &TestTopics, sim: String) -> Engine {
+    Engine::start(config(topics, &sim))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,7 +38,7 @@ async fn serves_each_request_once_with_its_outcome_and_priced_usage() {
     for r in &requests {
         producer.publish(r).await.unwrap();
     }
-    let stop = start_engine(&topics, start_sim(BTreeMap::new()).await);
+    let _engine = start_engine(&topics, start_sim(BTreeMap::new()).await);
 
     let settle = Duration::from_secs(2);
     let outcomes = read_topic(
@@ -144,7 +90,6 @@ async fn serves_each_request_once_with_its_outcome_and_priced_usage() {
         assert_eq!(u.idempotency_key, format!("{}:{}", u.request_id, u.meter));
         assert!(by_id.contains_key(&u.request_id));
     }
-    drop(stop);
     topics.delete().await;
 }
 
@@ -173,7 +118,7 @@ async fn undecodable_request_goes_to_dead_letter_and_the_partition_keeps_moving(
         .unwrap();
     let good = request(company, AiRequestKind::Chat);
     producer.publish(&good).await.unwrap();
-    let stop = start_engine(&topics, start_sim(BTreeMap::new()).await);
+    let _engine = start_engine(&topics, start_sim(BTreeMap::new()).await);
 
     let dead = read_topic(
         &topics.options,
@@ -210,57 +155,60 @@ async fn undecodable_request_goes_to_dead_letter_and_the_partition_keeps_moving(
         request_id(&decode_all(&outcomes)[0]),
         request_id_of_submitted(&good)
     );
-    drop(stop);
     topics.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn provider_outage_gives_a_failed_outcome_and_no_usage() {
+async fn a_failing_provider_falls_back_along_the_chain_and_is_billed_on_the_fallback() {
+    let topics = TestTopics::create("engine_fallback", 1).await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let sim = start_sim(BTreeMap::from([("gemini".to_string(), down())])).await;
+    let chat = request(Uuid::now_v7(), AiRequestKind::Chat);
+    producer.publish(&chat).await.unwrap();
+    let _engine = start_engine(&topics, sim);
+
+    let outcomes = support::read_events(&topics, "ai-outcomes", 1).await;
+    let Event::AiRequestCompleted(done) = &outcomes[0] else {
+        panic!("expected a completion, got {}", outcomes[0].name())
+    };
+    assert_eq!(
+        (done.provider.as_str(), done.degraded),
+        ("openai", true),
+        "the chat chain is gemini -> openai"
+    );
+    let usage = support::read_events(&topics, "usage", 1).await;
+    assert_eq!(usage.len(), 1);
+    topics.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_provider_of_the_chain_down_gives_a_failed_outcome_naming_them_and_no_usage() {
     let topics = TestTopics::create("engine_outage", 1).await.unwrap();
     let producer = EventProducer::new(&topics.options).unwrap();
-    let down = Behaviour {
-        down: true,
-        latency_ms: 0,
-        jitter_ms: 0,
-        ..Behaviour::default()
-    };
-    let sim = start_sim(BTreeMap::from([("gemini".to_string(), down)])).await;
+    let sim = start_sim(BTreeMap::from([
+        ("gemini".to_string(), down()),
+        ("openai".to_string(), down()),
+    ]))
+    .await;
     let failing = request(Uuid::now_v7(), AiRequestKind::Chat);
     let fine = request(Uuid::now_v7(), AiRequestKind::NotebookQuery);
     producer.publish(&failing).await.unwrap();
     producer.publish(&fine).await.unwrap();
-    let stop = start_engine(&topics, sim);
+    let _engine = start_engine(&topics, sim);
 
-    let outcomes = decode_all(
-        &read_topic(
-            &topics.options,
-            &topics.topic("ai-outcomes"),
-            2,
-            Duration::from_secs(60),
-            Duration::from_secs(1),
-        )
-        .await,
-    );
+    let outcomes = support::read_events(&topics, "ai-outcomes", 2).await;
     let failed = outcomes.iter().find_map(|e| match e {
         Event::AiRequestFailed(f) => Some(f.clone()),
         _ => None,
     });
     let failed = failed.expect("a failed outcome");
     assert_eq!(failed.request_id, request_id_of_submitted(&failing));
+    assert!(failed.reason.contains("AI temporarily limited"), "{}", failed.reason);
     assert!(failed.reason.contains("503"), "{}", failed.reason);
+    assert_eq!(failed.providers_tried, vec!["gemini", "openai"]);
     assert!(failed.retryable);
-    let usage = decode_all(
-        &read_topic(
-            &topics.options,
-            &topics.topic("usage"),
-            1,
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )
-        .await,
-    );
+    let usage = support::read_events(&topics, "usage", 1).await;
     assert_eq!(usage.len(), 1, "only the served request is billed");
     assert_eq!(request_id(&usage[0]), request_id_of_submitted(&fine));
-    drop(stop);
     topics.delete().await;
 }

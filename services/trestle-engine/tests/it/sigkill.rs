@@ -12,7 +12,7 @@ use trestle_provider_sim::Behaviour;
 use trestle_testkit::{read_topic, ChildGuard, TestTopics};
 use uuid::Uuid;
 
-use crate::{decode_all, request, request_id, start_sim};
+use crate::support::{decode_all, request, request_id, start_sim};
 
 fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
     let child = Command::new(env!("CARGO_BIN_EXE_trestle-engine"))
@@ -26,7 +26,12 @@ fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
         // and takes its partitions back at once (static membership).
         .env("TRESTLE_INSTANCE_ID", "engine-under-test")
         .env("TRESTLE_PROVIDER__BASE_URL", sim)
-        .env("TRESTLE_BATCH_MAX_RECORDS", "20")
+        .env("TRESTLE_COMMIT_MAX_RECORDS", "20")
+        .env("TRESTLE_COMMIT_INTERVAL_MS", "20")
+        // Only the scheduler, offsets and transactions are under test here.
+        .env("TRESTLE_LADDER__ENABLED", "false")
+        .env("TRESTLE_CACHE__ENABLED", "false")
+        .env("TRESTLE_DIRECTORY_CATCH_UP_MS", "5000")
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("start trestle-engine");

@@ -1,0 +1,237 @@
+//! The tenant directory: each company's tier, region and cloud project, folded from the
+//! `tenants` topic into memory so the scheduler and the ladder can look them up per record.
+//!
+//! Every engine instance reads the whole topic (manual assignment from the beginning, no
+//! consumer group, read_committed): the directory is small (a few hundred bytes per company)
+//! and must be complete on every instance, whichever partitions of `ai-requests` it owns.
+//! A company not (yet) in the directory is treated as a starter in the default project: the
+//! least privileged, never more than it paid for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use trestle_events::{Event, Region, Tier};
+use uuid::Uuid;
+
+use crate::Error;
+
+/// What the engine knows about one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub tier: Tier,
+    pub region: Region,
+    /// Cloud project its AI calls go through (breakers are per provider, project and region).
+    pub cloud_project: String,
+}
+
+/// Shared, read-mostly view of the `tenants` topic. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    tenants: Arc<RwLock<HashMap<Uuid, Tenant>>>,
+    default: Arc<Tenant>,
+}
+
+impl Directory {
+    /// An empty directory whose unknown companies get `default`.
+    pub fn new(default: Tenant) -> Self {
+        Directory {
+            tenants: Arc::default(),
+            default: Arc::new(default),
+        }
+    }
+
+    /// The company's entry, or the default (starter) one.
+    pub fn get(&self, company: &Uuid) -> Tenant {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
+        tenants
+            .get(company)
+            .cloned()
+            .unwrap_or_else(|| (*self.default).clone())
+    }
+
+    /// Companies known.
+    pub fn len(&self) -> usize {
+        self.tenants.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no company is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Folds one event of the `tenants` topic in.
+    pub fn apply(&self, event: &Event) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::CompanyRegistered(e) => {
+                let entry = tenants
+                    .entry(e.meta.company_id)
+                    .or_insert_with(|| (*self.default).clone());
+                if e.tier != Tier::Unknown {
+                    entry.tier = e.tier;
+                }
+                if e.region != Region::Unknown {
+                    entry.region = e.region;
+                }
+            }
+            Event::TenantProvisioned(e) => {
+                let entry = tenants
+                    .entry(e.meta.company_id)
+                    .or_insert_with(|| (*self.default).clone());
+                if e.region != Region::Unknown {
+                    entry.region = e.region;
+                }
+                if !e.cloud_project_id.is_empty() {
+                    entry.cloud_project = e.cloud_project_id.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts following `topic` in the background and waits until everything that was on it
+    /// at start is folded in, or `catch_up` has passed (then it logs a warning and returns:
+    /// the engine serves meanwhile, unknown companies as starters). The task runs until the
+    /// returned guard is dropped.
+    pub async fn follow(
+        &self,
+        kafka: &trestle_kafka::KafkaOptions,
+        catch_up: Duration,
+    ) -> Result<FollowGuard, Error> {
+        let topic = kafka.topic("tenants");
+        let group = format!("{}engine-directory-{}", kafka.topic_prefix, Uuid::new_v4());
+        let consumer: StreamConsumer = kafka
+            .consumer_config(&group)
+            .create()
+            .map_err(|source| Error::Setup {
+                what: "tenant directory consumer",
+                source,
+            })?;
+        let consume_error = |source| Error::Consume {
+            topic: topic.clone(),
+            source,
+        };
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map_err(consume_error)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining: HashMap<i32, i64> = HashMap::new();
+        for &p in &partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(consume_error)?;
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .map_err(consume_error)?;
+            if high > low {
+                remaining.insert(p, high);
+            }
+        }
+        consumer.assign(&tpl).map_err(consume_error)?;
+        let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
+        let directory = self.clone();
+        let task = tokio::spawn(async move {
+            let mut caught_up_tx = Some(caught_up_tx);
+            if remaining.is_empty() {
+                let _ = caught_up_tx.take().map(|tx| tx.send(()));
+            }
+            loop {
+                match consumer.recv().await {
+                    Ok(m) => {
+                        let (partition, offset) = (m.partition(), m.offset());
+                        match m.payload().map(trestle_events::decode) {
+                            Some(Ok(event)) => directory.apply(&event),
+                            Some(Err(error)) => tracing::warn!(
+                                message = "Skipping an undecodable tenants record.",
+                                topic = m.topic(), partition, offset, %error
+                            ),
+                            None => {}
+                        }
+                        drop(m);
+                        if let Some(&high) = remaining.get(&partition) {
+                            if offset + 1 >= high {
+                                remaining.remove(&partition);
+                            }
+                        }
+                        if remaining.is_empty() {
+                            if let Some(tx) = caught_up_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(message = "Reading the tenants topic failed; retrying.", %error);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        if tokio::time::timeout(catch_up, caught_up).await.is_err() {
+            tracing::warn!(
+                message = "The tenant directory has not caught up; serving unknown companies as starters meanwhile.",
+                companies = self.len(),
+                waited_ms = catch_up.as_millis() as u64
+            );
+        }
+        Ok(FollowGuard(task))
+    }
+}
+
+/// Stops the directory's reader when dropped.
+#[derive(Debug)]
+pub struct FollowGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for FollowGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trestle_events::{CompanyRegistered, IsolationLevel, Meta, TenantProvisioned};
+
+    fn default() -> Tenant {
+        Tenant {
+            tier: Tier::Starter,
+            region: Region::Us,
+            cloud_project: "shared-0".into(),
+        }
+    }
+
+    #[test]
+    fn unknown_companies_are_starters_and_registration_sets_tier_then_provisioning_the_project() {
+        let directory = Directory::new(default());
+        let company = Uuid::now_v7();
+        assert_eq!(directory.get(&company), default());
+        directory.apply(&Event::CompanyRegistered(CompanyRegistered {
+            meta: Meta::root(company),
+            name: "Acme".into(),
+            tier: Tier::Enterprise,
+            country: "DE".into(),
+            region: Region::Eu,
+        }));
+        directory.apply(&Event::TenantProvisioned(TenantProvisioned {
+            meta: Meta::root(company),
+            region: Region::Eu,
+            database_shard: 3,
+            cloud_project_id: "dedicated-acme".into(),
+            isolation_level: IsolationLevel::Dedicated,
+            kb_notebook_id: "kb".into(),
+        }));
+        let t = directory.get(&company);
+        assert_eq!(
+            (t.tier, t.region, t.cloud_project.as_str()),
+            (Tier::Enterprise, Region::Eu, "dedicated-acme")
+        );
+    }
+}

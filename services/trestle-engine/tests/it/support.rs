@@ -1,0 +1,248 @@
+//! What the engine tests share: the provider simulator, an engine in-process with its own
+//! topics and Redis keys, registered companies, requests, and reading outcomes back.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use trestle_engine::EngineConfig;
+use trestle_events::{
+    AiRequestKind, AiRequestSubmitted, CompanyRegistered, Event, Meta, Region, Tier,
+};
+use trestle_kafka::EventProducer;
+use trestle_provider_sim::{Behaviour, SimConfig};
+use trestle_testkit::{read_topic, unique, TestTopics};
+use uuid::Uuid;
+
+/// Starts a provider simulator (5 ± 5 ms per call unless told otherwise); returns its URL.
+pub(crate) async fn start_sim(providers: BTreeMap<String, Behaviour>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = SimConfig {
+        default: Behaviour {
+            latency_ms: 5,
+            jitter_ms: 5,
+            ..Behaviour::default()
+        },
+        providers,
+        ..SimConfig::default()
+    };
+    tokio::spawn(async move {
+        trestle_provider_sim::serve(listener, &config, std::future::pending()).await
+    });
+    format!("http://{addr}")
+}
+
+/// Changes a provider's behaviour at run time, over the simulator's admin API.
+pub(crate) async fn set_provider(sim: &str, provider: &str, behaviour: Behaviour) {
+    reqwest::Client::new()
+        .put(format!("{sim}/admin/providers/{provider}"))
+        .json(&behaviour)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Calls each provider has received so far.
+pub(crate) async fn provider_calls(sim: &str) -> BTreeMap<String, u64> {
+    reqwest::get(format!("{sim}/admin/calls"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A behaviour with no latency that answers 503.
+pub(crate) fn down() -> Behaviour {
+    Behaviour {
+        down: true,
+        latency_ms: 0,
+        jitter_ms: 0,
+        ..Behaviour::default()
+    }
+}
+
+/// An engine on the test's topics with its own Redis keys: no rate limit (tests of the ladder
+/// turn it on), one provider attempt per step, quick commits.
+pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
+    let mut config = EngineConfig {
+        kafka: topics.options.clone(),
+        group_id: topics.group("engine"),
+        commit_interval_ms: 20,
+        ..EngineConfig::default()
+    };
+    let prefix = format!("{}:", unique("engine"));
+    config.ladder.enabled = false;
+    config.rate_limit.redis_url = trestle_testkit::redis_url();
+    config.rate_limit.key_prefix = prefix.clone();
+    config.cache.redis_url = trestle_testkit::redis_url();
+    config.cache.key_prefix = prefix;
+    config.provider.base_url = sim.to_owned();
+    config.provider.retry_initial_ms = 5;
+    config.provider.max_attempts = 1;
+    config
+}
+
+/// An engine running in this process; stops gracefully when dropped.
+pub(crate) struct Engine {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Engine {
+    pub(crate) fn start(config: EngineConfig) -> Engine {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(trestle_engine::run(config, async {
+            let _ = stopped.await;
+        }));
+        Engine {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops it like a crash: no drain, no final commit.
+    pub(crate) async fn crash(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops it gracefully and waits until it has.
+    pub(crate) async fn stop(mut self) {
+        drop(self.stop.take());
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Registers `company` with `tier` on the tenants topic.
+pub(crate) async fn register(producer: &EventProducer, company: Uuid, tier: Tier) {
+    producer
+        .publish(&Event::CompanyRegistered(CompanyRegistered {
+            meta: Meta::root(company),
+            name: format!("company {company}"),
+            tier,
+            country: "US".into(),
+            region: Region::Us,
+        }))
+        .await
+        .unwrap();
+}
+
+/// A submitted request.
+pub(crate) fn ask(
+    company: Uuid,
+    kind: AiRequestKind,
+    prompt: &str,
+    ordering_key: Option<&str>,
+) -> AiRequestSubmitted {
+    AiRequestSubmitted {
+        meta: Meta::root(company),
+        request_id: Uuid::now_v7(),
+        user_id: "u-1".into(),
+        kind,
+        prompt: prompt.into(),
+        ordering_key: ordering_key.map(str::to_owned),
+        job_id: None,
+        submitted_via: "test".into(),
+        document_ids: vec![],
+    }
+}
+
+/// A submitted request, as an event.
+pub(crate) fn request(company: Uuid, kind: AiRequestKind) -> Event {
+    Event::AiRequestSubmitted(ask(company, kind, "Summarise today's site diary", None))
+}
+
+/// Publishes requests in order and waits for every ack.
+pub(crate) async fn publish_all(producer: &EventProducer, requests: &[AiRequestSubmitted]) {
+    for r in requests {
+        producer
+            .publish(&Event::AiRequestSubmitted(r.clone()))
+            .await
+            .unwrap();
+    }
+}
+
+pub(crate) fn decode_all(records: &[trestle_testkit::ReadRecord]) -> Vec<Event> {
+    records
+        .iter()
+        .map(|r| trestle_events::decode(r.payload.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+/// Reads `n` events (and any extra within a second) of a logical topic.
+pub(crate) async fn read_events(topics: &TestTopics, logical: &str, n: usize) -> Vec<Event> {
+    decode_all(
+        &read_topic(
+            &topics.options,
+            &topics.topic(logical),
+            n,
+            Duration::from_secs(90),
+            Duration::from_secs(1),
+        )
+        .await,
+    )
+}
+
+/// The request an outcome or usage event answers.
+pub(crate) fn request_id(e: &Event) -> Uuid {
+    match e {
+        Event::AiRequestCompleted(c) => c.request_id,
+        Event::AiRequestFailed(f) => f.request_id,
+        Event::AiRequestThrottled(t) => t.request_id,
+        Event::AiRequestServedFromCache(c) => c.request_id,
+        Event::UsageRecorded(u) => u.request_id,
+        other => panic!("unexpected {}", other.name()),
+    }
+}
+
+/// Outcomes by the request they answer; panics on a duplicate.
+pub(crate) fn by_request(outcomes: Vec<Event>) -> BTreeMap<Uuid, Event> {
+    let mut map = BTreeMap::new();
+    for e in outcomes {
+        let id = request_id(&e);
+        assert!(map.insert(id, e).is_none(), "request {id} answered twice");
+    }
+    map
+}
+
+/// Reads a logical topic from the start (read_committed) until `done` holds for the events read
+/// so far; panics after `timeout`.
+pub(crate) async fn read_until(
+    topics: &TestTopics,
+    logical: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[Event]) -> bool,
+) -> Vec<Event> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let group = format!("{}reader-{}", topics.options.topic_prefix, Uuid::new_v4().simple());
+    let consumer: StreamConsumer = topics.options.consumer_config(&group).create().unwrap();
+    consumer.subscribe(&[&topics.topic(logical)]).unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut events = Vec::new();
+    while !done(&events) {
+        let message = tokio::time::timeout_at(deadline, consumer.recv()).await;
+        let Ok(message) = message else {
+            panic!("{logical}: condition not met after {timeout:?}; read {}", events.len());
+        };
+        let message = message.unwrap();
+        events.push(trestle_events::decode(message.payload().unwrap()).unwrap());
+    }
+    trestle_kafka::consumer::close(consumer).await;
+    events
+}
