@@ -31,7 +31,7 @@ pub use directory::{Directory, Tenant};
 pub use error::Error;
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
-pub use serve::LadderOptions;
+pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
 pub use worker::run;
 
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,8 @@ pub struct EngineConfig {
     /// The per-company rate limiter (Redis GCRA) of the ladder.
     pub rate_limit: trestle_ratelimit::RateLimitOptions,
     pub cache: CacheOptions,
+    /// Monthly query and cost limits per company (Redis reservations).
+    pub cost_limits: CostLimitOptions,
     /// Provider chain per request kind.
     pub chains: Chains,
     pub breakers: trestle_breaker::BreakersOptions,
@@ -109,6 +111,7 @@ impl Default for EngineConfig {
             ladder: Default::default(),
             rate_limit: Default::default(),
             cache: Default::default(),
+            cost_limits: Default::default(),
             chains: Default::default(),
             breakers: Default::default(),
             provider: Default::default(),

@@ -24,7 +24,9 @@ use trestle_events::{
     AiRequestCompleted, AiRequestFailed, AiRequestServedFromCache, AiRequestSubmitted,
     AiRequestThrottled, Event, Meta, ThrottleReason, UsageRecorded,
 };
+use trestle_budget::{Budgets, Month, Overrides, Refused, Reservation};
 use trestle_ratelimit::{Decision, Limit, RateLimiter, RETRY_NEVER_MS};
+use uuid::Uuid;
 
 use crate::cache::ResponseCache;
 use crate::chains::{Chains, Step};
@@ -58,6 +60,36 @@ impl Default for LadderOptions {
     }
 }
 
+/// Monthly query and cost limits, enforced before any provider call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostLimitOptions {
+    /// Off: no monthly limit is enforced. Default on.
+    pub enabled: bool,
+    /// Where reservations are kept (Redis) and the tier defaults.
+    pub budget: trestle_budget::BudgetOptions,
+    /// Companies whose contract differs from their tier, by company id.
+    pub overrides: std::collections::BTreeMap<Uuid, LimitOverride>,
+}
+
+impl Default for CostLimitOptions {
+    fn default() -> Self {
+        CostLimitOptions {
+            enabled: true,
+            budget: Default::default(),
+            overrides: Default::default(),
+        }
+    }
+}
+
+/// One company's own monthly limits; a field left out keeps the tier's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverride {
+    pub queries_per_month: Option<u64>,
+    pub cost_micro_usd_per_month: Option<i64>,
+}
+
 /// The rate limiters of the ladder: the tier limit and the (separately keyed) degrade allowance.
 #[derive(Debug, Clone)]
 pub(crate) struct Limiters {
@@ -72,6 +104,8 @@ pub(crate) struct Services {
     pub chains: Chains,
     pub breakers: Breakers,
     pub limiters: Option<Limiters>,
+    pub budgets: Option<Budgets>,
+    pub overrides: std::collections::BTreeMap<Uuid, LimitOverride>,
     pub cache: ResponseCache,
     pub ladder: LadderOptions,
     /// Breaker transitions, published by the session in its next transaction.
@@ -94,12 +128,22 @@ pub(crate) async fn serve(
                 .await;
         }
     }
+    let reservation = match reserve(&services, &submitted, &tenant, &chain.steps[0]).await {
+        Ok(reservation) => reservation,
+        Err(refused) => return vec![over_budget(&submitted, &refused)],
+    };
     let mut tried = Vec::new();
     for (index, step) in chain.steps.iter().enumerate() {
         match call(&services, step, &submitted, &tenant, index > 0).await {
-            Ok(events) => return events,
+            Ok(events) => {
+                settle(&services, reservation.as_ref(), &events).await;
+                return events;
+            }
             Err(why) => tried.push(why),
         }
+    }
+    if let (Some(budgets), Some(r)) = (&services.budgets, &reservation) {
+        budgets.release(r).await;
     }
     // Every provider failed or is open: the cached answer, marked, or a clear failure.
     if let Some(cached) = services.cache.get(&submitted).await {
@@ -168,9 +212,21 @@ async fn over_the_limit(
                 .await
                 .is_allowed()
         {
-            if let Ok(events) = call(services, step, submitted, tenant, true).await {
-                trestle_telemetry::ladder_step("degraded");
-                return events;
+            let reservation = match reserve(services, submitted, tenant, step).await {
+                Ok(reservation) => reservation,
+                Err(refused) => return vec![over_budget(submitted, &refused)],
+            };
+            match call(services, step, submitted, tenant, true).await {
+                Ok(events) => {
+                    settle(services, reservation.as_ref(), &events).await;
+                    trestle_telemetry::ladder_step("degraded");
+                    return events;
+                }
+                Err(_) => {
+                    if let (Some(budgets), Some(r)) = (&services.budgets, &reservation) {
+                        budgets.release(r).await;
+                    }
+                }
             }
         }
     }
@@ -182,6 +238,75 @@ async fn over_the_limit(
         limit: format!("{} rpm ({})", limit.per_minute, tenant.tier),
         retry_after_ms: (retry_after_ms != RETRY_NEVER_MS).then_some(retry_after_ms as i64),
     })]
+}
+
+/// Reserves the estimated cost of a call to `step` against the company's monthly limits.
+/// `Ok(None)`: limits are off.
+async fn reserve(
+    services: &Services,
+    submitted: &AiRequestSubmitted,
+    tenant: &Tenant,
+    step: &Step,
+) -> Result<Option<Reservation>, Refused> {
+    let Some(budgets) = &services.budgets else {
+        return Ok(None);
+    };
+    let overrides = services
+        .overrides
+        .get(&submitted.meta.company_id)
+        .map(|o| Overrides {
+            queries: o.queries_per_month.map(Some),
+            cost_micro_usd: o.cost_micro_usd_per_month.map(Some),
+        })
+        .unwrap_or_default();
+    let limits = budgets.limits_for(tenant.tier, &overrides);
+    let words = submitted.prompt.split_whitespace().count() as i64;
+    let estimate = services
+        .prices
+        .cost(step.meter, step.quantity_milli(&submitted.prompt, words.max(1), 150));
+    let month = Month::of(submitted.meta.occurred_at.date_naive());
+    budgets
+        .reserve(submitted.meta.company_id, month, limits, estimate)
+        .await
+        .map(Some)
+}
+
+/// Settles a reservation with the cost the call's usage event carries.
+async fn settle(services: &Services, reservation: Option<&Reservation>, events: &[Event]) {
+    let (Some(budgets), Some(reservation)) = (&services.budgets, reservation) else {
+        return;
+    };
+    let actual = events
+        .iter()
+        .map(|e| match e {
+            Event::UsageRecorded(u) => u.cost_micro_usd,
+            _ => 0,
+        })
+        .sum();
+    budgets.settle(reservation, actual).await;
+}
+
+/// The throttled outcome of a request over its company's monthly limit; retry when the next
+/// month begins.
+fn over_budget(submitted: &AiRequestSubmitted, refused: &Refused) -> Event {
+    trestle_telemetry::ladder_step("cost_limit");
+    let now = submitted.meta.occurred_at;
+    let next_month = {
+        use chrono::{Datelike, TimeZone};
+        let (y, m) = if now.month() == 12 {
+            (now.year() + 1, 1)
+        } else {
+            (now.year(), now.month() + 1)
+        };
+        chrono::Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()
+    };
+    Event::AiRequestThrottled(AiRequestThrottled {
+        meta: Meta::caused_by(&submitted.meta),
+        request_id: submitted.request_id,
+        reason: ThrottleReason::CostLimit,
+        limit: refused.to_string(),
+        retry_after_ms: next_month.map(|t| (t - now).num_milliseconds().max(0)),
+    })
 }
 
 /// One provider call behind its breaker. `Err` says why this step did not answer.

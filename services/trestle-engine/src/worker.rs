@@ -72,6 +72,12 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
     } else {
         None
     };
+    let budgets = if config.cost_limits.enabled {
+        let budgets = config.cost_limits.budget.clone().build().await;
+        Some(budgets.context("starting the monthly cost limits")?)
+    } else {
+        None
+    };
     let (transitions_tx, mut transitions) = unbounded_channel();
     let services = Arc::new(Services {
         client: ProviderClient::new(config.provider.clone()),
@@ -79,6 +85,8 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
         chains: config.chains.clone(),
         breakers: Breakers::new(config.breakers.clone()).context("circuit breaker options")?,
         limiters,
+        budgets,
+        overrides: config.cost_limits.overrides.clone(),
         cache: ResponseCache::connect(config.cache.clone()).context("response cache")?,
         ladder: config.ladder.clone(),
         transitions: transitions_tx,

@@ -102,6 +102,46 @@ async fn with_every_provider_down_the_cached_answer_is_served_marked_limited() {
     topics.delete().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_monthly_cost_limit_a_request_is_throttled_naming_the_limit() {
+    let topics = TestTopics::create("engine_cost_limit", 1).await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let sim = start_sim(BTreeMap::new()).await;
+    let company = Uuid::now_v7();
+    // A Gemini Pro summary costs $0.002: a $0.005 contract pays for two.
+    let mut config = config(&topics, &sim);
+    config.cost_limits.overrides.insert(
+        company,
+        trestle_engine::LimitOverride {
+            queries_per_month: None,
+            cost_micro_usd_per_month: Some(5_000),
+        },
+    );
+    let requests: Vec<_> = (0..3)
+        .map(|i| ask(company, AiRequestKind::Summary, &format!("report {i}"), Some("k")))
+        .collect();
+    publish_all(&producer, &requests).await;
+    let engine = Engine::start(config);
+
+    let outcomes = by_request(read_events(&topics, "ai-outcomes", 3).await);
+    for r in &requests[..2] {
+        assert!(matches!(outcomes[&r.request_id], Event::AiRequestCompleted(_)));
+    }
+    let Event::AiRequestThrottled(throttled) = &outcomes[&requests[2].request_id] else {
+        panic!("the third is over the limit: {}", outcomes[&requests[2].request_id].name())
+    };
+    assert_eq!(throttled.reason, ThrottleReason::CostLimit);
+    assert!(
+        throttled.limit.contains("monthly AI cost limit"),
+        "{}",
+        throttled.limit
+    );
+    assert!(throttled.retry_after_ms.is_some_and(|ms| ms > 0), "retry next month");
+    assert_eq!(read_events(&topics, "usage", 2).await.len(), 2, "nothing billed beyond");
+    engine.stop().await;
+    topics.delete().await;
+}
+
 /// Waits until the engine group is stable with `members` members.
 async fn wait_for_group(topics: &TestTopics, members: usize) {
     let consumer: BaseConsumer = topics

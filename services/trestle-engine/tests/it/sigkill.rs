@@ -31,6 +31,7 @@ fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
         // Only the scheduler, offsets and transactions are under test here.
         .env("TRESTLE_LADDER__ENABLED", "false")
         .env("TRESTLE_CACHE__ENABLED", "false")
+        .env("TRESTLE_COST_LIMITS__ENABLED", "false")
         .env("TRESTLE_DIRECTORY_CATCH_UP_MS", "5000")
         .env("RUST_LOG", "warn")
         .spawn()

@@ -78,7 +78,9 @@ pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
     config.rate_limit.redis_url = trestle_testkit::redis_url();
     config.rate_limit.key_prefix = prefix.clone();
     config.cache.redis_url = trestle_testkit::redis_url();
-    config.cache.key_prefix = prefix;
+    config.cache.key_prefix = prefix.clone();
+    config.cost_limits.budget.redis_url = trestle_testkit::redis_url();
+    config.cost_limits.budget.key_prefix = prefix;
     config.provider.base_url = sim.to_owned();
     config.provider.retry_initial_ms = 5;
     config.provider.max_attempts = 1;
