@@ -1,11 +1,16 @@
-//! The load generator: a seeded mix of construction companies of every tier sends AI requests
-//! through the ingest API, then the usage projection is read back per company (as that
-//! tenant, through row-level security) and compared with what was sent.
+//! The load generator: a seeded mix of construction companies of every tier is registered and
+//! sends AI requests through the ingest API; the engine's outcomes are read back from Kafka and
+//! the usage projection per company (as that tenant, through row-level security), and both are
+//! compared with what was sent: one outcome per accepted request, usage for every answer.
 
+mod outcomes;
 mod report;
 mod scenario;
 mod send;
+mod tenants;
 
+pub use outcomes::{outcomes_end, read_outcomes, Outcomes};
 pub use report::{print_report, read_usage, wait_projected, CompanyUsage};
-pub use scenario::{Company, Scenario, Tier};
+pub use scenario::{Company, Scenario};
 pub use send::{drive, Sent};
+pub use tenants::register_companies;

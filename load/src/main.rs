@@ -1,5 +1,5 @@
-//! `trestle-load`: sends a mixed-tenant AI request load through ingest and prints the usage
-//! projection next to what was sent.
+//! `trestle-load`: registers a mix of tenants, sends their AI requests through ingest, and
+//! prints the engine's outcomes and the usage projection next to what was sent.
 
 use std::time::Duration;
 
@@ -25,6 +25,9 @@ struct Args {
     /// Base URL of the ingest API.
     #[arg(long, default_value = "http://127.0.0.1:18000")]
     ingest_url: String,
+    /// Kafka of the local stack (outcomes are read back, companies registered).
+    #[arg(long, default_value = "127.0.0.1:19092")]
+    kafka_bootstrap: String,
     /// Shard database holding the usage projection (application role).
     #[arg(
         long,
@@ -43,6 +46,15 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let scenario = load::Scenario::mixed(args.companies, args.requests, args.seed);
+    let kafka = trestle_kafka::KafkaOptions {
+        bootstrap_servers: args.kafka_bootstrap.clone(),
+        ..Default::default()
+    };
+    eprintln!("==> Registering {} companies on the tenants topic", args.companies);
+    load::register_companies(&kafka, &scenario)
+        .await
+        .context("registering companies (is Kafka up? compose/stack up)")?;
+    let from = load::outcomes_end(&kafka).context("reading where ai-outcomes ends")?;
     eprintln!(
         "==> Sending {} AI requests from {} companies to {}",
         args.requests, args.companies, args.ingest_url
@@ -55,13 +67,16 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let pool = trestle_store::connect(&options).await?;
+    let wait = Duration::from_secs(args.wait_secs);
+    eprintln!("==> Waiting for the engine's outcomes");
+    let accepted: u64 = sent.accepted.iter().sum();
+    let outcomes = load::read_outcomes(&kafka, &scenario, &from, accepted, wait).await?;
     eprintln!("==> Waiting for the usage projection");
-    let usage =
-        load::wait_projected(&pool, &scenario, &sent, Duration::from_secs(args.wait_secs)).await?;
-    let mismatched = load::print_report(&scenario, &sent, &usage, args.rows);
+    let usage = load::wait_projected(&pool, &scenario, &outcomes, wait).await?;
+    let mismatched = load::print_report(&scenario, &sent, &outcomes, &usage, args.rows);
     if mismatched > 0 || sent.rejected > 0 {
         anyhow::bail!(
-            "{mismatched} companies' usage differs from what was sent, {} requests were rejected; see the service logs in .stack/demo/",
+            "{mismatched} companies' outcomes or usage differ from what was sent, {} requests were rejected; see the service logs in .stack/demo/",
             sent.rejected
         );
     }

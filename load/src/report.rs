@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::scenario::{Scenario, Tier};
+use trestle_events::Tier;
+
+use crate::outcomes::Outcomes;
+use crate::scenario::Scenario;
 use crate::send::Sent;
 
 /// One company's monthly usage row.
@@ -46,14 +49,14 @@ pub async fn read_usage(pool: &PgPool, scenario: &Scenario) -> anyhow::Result<Ve
     Ok(out)
 }
 
-/// Waits, printing progress, until the projection counts every accepted request.
+/// Waits, printing progress, until the projection counts every answered (billed) request.
 pub async fn wait_projected(
     pool: &PgPool,
     scenario: &Scenario,
-    sent: &Sent,
+    outcomes: &[Outcomes],
     timeout: Duration,
 ) -> anyhow::Result<Vec<CompanyUsage>> {
-    let want: i64 = sent.accepted.iter().map(|&n| n as i64).sum();
+    let want: i64 = outcomes.iter().map(|o| o.answered as i64).sum();
     let deadline = Instant::now() + timeout;
     loop {
         let usage = read_usage(pool, scenario).await?;
@@ -67,109 +70,82 @@ pub async fn wait_projected(
 }
 
 /// Prints the per-tier summary and the per-company table; returns the number of companies
-/// whose projected total differs from what was accepted for them.
+/// whose outcomes do not match what was accepted (one each) or whose projected usage differs
+/// from what was answered.
 pub fn print_report(
     scenario: &Scenario,
     sent: &Sent,
+    outcomes: &[Outcomes],
     usage: &[CompanyUsage],
     rows: usize,
 ) -> usize {
-    let mismatched: Vec<usize> = (0..scenario.companies.len())
-        .filter(|&i| usage[i].queries() != sent.accepted[i] as i64)
-        .collect();
+    let ok = |i: usize| {
+        outcomes[i].total() == sent.accepted[i] && usage[i].queries() == outcomes[i].answered as i64
+    };
+    let mismatched: Vec<usize> = (0..scenario.companies.len()).filter(|&i| !ok(i)).collect();
     println!();
-    println!("Usage projection (company_ai_usage, this month) vs. requests sent");
-    println!(
-        "{:<12} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>10}",
-        "tier", "companies", "sent", "projected", "nblm", "flash", "pro", "cost $"
-    );
-    for tier in [
-        Tier::Starter,
-        Tier::Professional,
-        Tier::Premium,
-        Tier::Enterprise,
-    ] {
+    println!("Outcomes (ai-outcomes) and usage projection (company_ai_usage, this month) vs. requests sent");
+    let header = |first: &str| {
+        println!(
+            "{first:<38} {:<12} {:>6} {:>8} {:>8} {:>6} {:>9} {:>6} {:>9} {:>10}",
+            "tier", "sent", "answered", "degraded", "cache", "throttled", "failed", "projected", "cost $"
+        )
+    };
+    header("");
+    let line = |first: &str, tier: &str, idx: &[usize]| {
+        let o = |f: &dyn Fn(&Outcomes) -> u64| idx.iter().map(|&i| f(&outcomes[i])).sum::<u64>();
+        let u = |f: &dyn Fn(&CompanyUsage) -> i64| idx.iter().map(|&i| f(&usage[i])).sum::<i64>();
+        println!(
+            "{first:<38} {tier:<12} {:>6} {:>8} {:>8} {:>6} {:>9} {:>6} {:>9} {:>10.4}",
+            idx.iter().map(|&i| sent.accepted[i]).sum::<u64>(),
+            o(&|o| o.answered),
+            o(&|o| o.degraded),
+            o(&|o| o.from_cache),
+            o(&|o| o.throttled),
+            o(&|o| o.failed),
+            u(&|u| u.queries()),
+            u(&|u| u.cost_micro_usd) as f64 / 1e6,
+        );
+    };
+    for tier in [Tier::Starter, Tier::Professional, Tier::Premium, Tier::Enterprise] {
         let idx: Vec<usize> = (0..scenario.companies.len())
             .filter(|&i| scenario.companies[i].tier == tier)
             .collect();
-        let sum = |f: &dyn Fn(&CompanyUsage) -> i64| idx.iter().map(|&i| f(&usage[i])).sum::<i64>();
-        println!(
-            "{:<12} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>10.4}",
-            tier.name(),
-            idx.len(),
-            idx.iter().map(|&i| sent.accepted[i]).sum::<u64>(),
-            sum(&|u| u.queries()),
-            sum(&|u| u.notebooklm),
-            sum(&|u| u.flash),
-            sum(&|u| u.pro),
-            sum(&|u| u.cost_micro_usd) as f64 / 1e6,
-        );
+        line(&format!("{} companies", idx.len()), tier.as_str(), &idx);
     }
-    let total_sent: u64 = sent.accepted.iter().sum();
-    let total_projected: i64 = usage.iter().map(CompanyUsage::queries).sum();
-    println!(
-        "{:<12} {:>9} {:>9} {:>10}",
-        "all",
-        scenario.companies.len(),
-        total_sent,
-        total_projected
-    );
+    let all: Vec<usize> = (0..scenario.companies.len()).collect();
+    line("all", "", &all);
     println!();
-    println!(
-        "{:<38} {:<12} {:>5} {:>9} {:>6} {:>6} {:>6} {:>10}  check",
-        "company_id", "tier", "sent", "projected", "nblm", "flash", "pro", "cost $"
-    );
+    header("company_id");
     let mut order: Vec<usize> = (0..scenario.companies.len()).collect();
-    order.sort_by_key(|&i| {
-        (
-            std::cmp::Reverse(sent.accepted[i]),
-            scenario.companies[i].id,
-        )
-    });
+    order.sort_by_key(|&i| (std::cmp::Reverse(sent.accepted[i]), scenario.companies[i].id));
     for &i in order.iter().take(rows) {
         let c = &scenario.companies[i];
-        let u = &usage[i];
-        let ok = if u.queries() == sent.accepted[i] as i64 {
-            "ok"
-        } else {
-            "MISMATCH"
-        };
-        println!(
-            "{:<38} {:<12} {:>5} {:>9} {:>6} {:>6} {:>6} {:>10.4}  {ok}",
-            c.id.to_string(),
-            c.tier.name(),
-            sent.accepted[i],
-            u.queries(),
-            u.notebooklm,
-            u.flash,
-            u.pro,
-            u.cost_micro_usd as f64 / 1e6
-        );
+        line(&c.id.to_string(), c.tier.as_str(), &[i]);
     }
     if order.len() > rows {
-        println!(
-            "… {} more companies (all rows: --rows {})",
-            order.len() - rows,
-            order.len()
-        );
+        println!("… {} more companies (all rows: --rows {})", order.len() - rows, order.len());
     }
     println!();
+    let total_sent: u64 = sent.accepted.iter().sum();
     if mismatched.is_empty() {
         println!(
-            "All {} companies: projected usage equals requests accepted ({} requests, {} rejected, sent in {:.1} s).",
+            "All {} companies: one outcome per accepted request, and projected usage equals the answers billed ({} requests, {} rejected, sent in {:.1} s).",
             scenario.companies.len(),
             total_sent,
             sent.rejected,
             sent.elapsed.as_secs_f64()
         );
     } else {
-        println!("{} companies differ from what was sent:", mismatched.len());
-        for i in &mismatched {
+        println!("{} companies differ:", mismatched.len());
+        for &i in &mismatched {
             println!(
-                "  {} sent {} projected {}",
-                scenario.companies[*i].id,
-                sent.accepted[*i],
-                usage[*i].queries()
+                "  {} sent {} outcomes {} answered {} projected {}",
+                scenario.companies[i].id,
+                sent.accepted[i],
+                outcomes[i].total(),
+                outcomes[i].answered,
+                usage[i].queries()
             );
         }
     }

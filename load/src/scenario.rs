@@ -1,36 +1,9 @@
-//! The tenant mix: tiers in the seed's proportions, request volume by tier.
+//! The tenant mix: tiers in the seed's proportions, request volume in proportion to each
+//! tier's rate limit.
 
+use trestle_events::Tier;
+use trestle_ratelimit::tier_per_minute;
 use uuid::Uuid;
-
-/// A subscription tier and its requests-per-minute limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tier {
-    Starter,
-    Professional,
-    Premium,
-    Enterprise,
-}
-
-impl Tier {
-    pub fn name(self) -> &'static str {
-        match self {
-            Tier::Starter => "starter",
-            Tier::Professional => "professional",
-            Tier::Premium => "premium",
-            Tier::Enterprise => "enterprise",
-        }
-    }
-
-    /// Requests per minute of the tier; also its relative share of the load.
-    pub fn rpm(self) -> u32 {
-        match self {
-            Tier::Starter => 10,
-            Tier::Professional => 30,
-            Tier::Premium => 60,
-            Tier::Enterprise => 120,
-        }
-    }
-}
 
 /// One simulated company.
 #[derive(Debug, Clone)]
@@ -69,17 +42,17 @@ impl Scenario {
                 }
             })
             .collect();
-        let total_weight: u32 = companies.iter().map(|c| c.tier.rpm()).sum();
+        let total_weight: u32 = companies.iter().map(|c| tier_per_minute(c.tier)).sum();
         let requests = (0..requests)
             .map(|_| {
                 let mut pick = rng.u32(0..total_weight.max(1));
                 companies
                     .iter()
                     .position(|c| {
-                        if pick < c.tier.rpm() {
+                        if pick < tier_per_minute(c.tier) {
                             true
                         } else {
-                            pick -= c.tier.rpm();
+                            pick -= tier_per_minute(c.tier);
                             false
                         }
                     })

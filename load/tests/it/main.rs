@@ -1,5 +1,6 @@
 //! End to end: HTTP ingest -> Kafka -> engine (real HTTP to the provider simulator, Kafka
-//! transactions) -> usage topic -> projector -> Postgres, totals exact per company.
+//! transactions, the ladder on real Redis) -> outcomes and usage topics -> projector ->
+//! Postgres: one outcome per accepted request, billed usage exact per company.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ async fn listener() -> (tokio::net::TcpListener, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_accepted_request_is_billed_exactly_once_per_company() {
+async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exactly_once() {
     let topics = TestTopics::create("e2e", 4).await.unwrap();
     let db = TestDb::shard("e2e").await.unwrap();
 
@@ -37,6 +38,14 @@ async fn every_accepted_request_is_billed_exactly_once_per_company() {
         ..Default::default()
     };
     engine.provider.base_url = sim_url;
+    // The real ladder and limits, on this test's own Redis keys.
+    let prefix = format!("{}:", trestle_testkit::unique("e2e"));
+    engine.rate_limit.redis_url = trestle_testkit::redis_url();
+    engine.rate_limit.key_prefix = prefix.clone();
+    engine.cache.redis_url = trestle_testkit::redis_url();
+    engine.cache.key_prefix = prefix.clone();
+    engine.cost_limits.budget.redis_url = trestle_testkit::redis_url();
+    engine.cost_limits.budget.key_prefix = prefix;
     let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
     let engine = tokio::spawn(trestle_engine::run(engine, async {
         let _ = engine_stopped.await;
@@ -54,22 +63,41 @@ async fn every_accepted_request_is_billed_exactly_once_per_company() {
     }));
 
     let scenario = load::Scenario::mixed(40, 600, 11);
+    load::register_companies(&topics.options, &scenario)
+        .await
+        .unwrap();
+    let from = load::outcomes_end(&topics.options).unwrap();
     let sent = load::drive(&ingest_url, &scenario, 32).await.unwrap();
     assert_eq!(sent.rejected, 0);
+    let accepted: u64 = sent.accepted.iter().sum();
+    let wait = Duration::from_secs(120);
+    let outcomes = load::read_outcomes(&topics.options, &scenario, &from, accepted, wait)
+        .await
+        .unwrap();
     let pool = trestle_store::connect(&db.options).await.unwrap();
-    let usage = load::wait_projected(&pool, &scenario, &sent, Duration::from_secs(120))
+    let usage = load::wait_projected(&pool, &scenario, &outcomes, wait)
         .await
         .unwrap();
     for (i, company) in scenario.companies.iter().enumerate() {
         assert_eq!(
-            usage[i].queries(),
-            sent.accepted[i] as i64,
-            "company {} ({})",
+            outcomes[i].total(),
+            sent.accepted[i],
+            "company {} ({}): one outcome per accepted request",
             company.id,
-            company.tier.name()
+            company.tier
+        );
+        assert_eq!(
+            usage[i].queries(),
+            outcomes[i].answered as i64,
+            "company {} ({}): every answer billed once, nothing else",
+            company.id,
+            company.tier
         );
     }
-    assert_eq!(load::print_report(&scenario, &sent, &usage, 5), 0);
+    // 600 requests in about a second is far over every tier's rate: the ladder must have acted.
+    let throttled: u64 = outcomes.iter().map(|o| o.throttled + o.from_cache).sum();
+    assert!(throttled > 0, "no request met the rate limit");
+    assert_eq!(load::print_report(&scenario, &sent, &outcomes, &usage, 5), 0);
 
     drop((stop_engine, stop_projector));
     engine.await.unwrap().unwrap();

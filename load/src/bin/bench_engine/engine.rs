@@ -1,0 +1,111 @@
+//! The engine in the benchmark's process: its configuration for a run, start, graceful stop,
+//! and the requests and registrations it is fed.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use trestle_engine::{DispatchMode, EngineConfig};
+use trestle_events::{
+    AiRequestKind, AiRequestSubmitted, CompanyRegistered, Event, Meta, Region, Tier,
+};
+use trestle_kafka::{Delivered, EventProducer, KafkaOptions};
+use uuid::Uuid;
+
+/// An engine on `kafka`'s topics as group `group`: no rate limits (so no ladder) and no
+/// response cache — the benchmark measures the scheduler and the pipeline, not the limits —
+/// and otherwise the production defaults (commit every 100 ms or 1000 records, transactions).
+pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> EngineConfig {
+    let mut config = EngineConfig {
+        kafka: kafka.clone(),
+        group_id: group,
+        dispatch,
+        ..EngineConfig::default()
+    };
+    config.ladder.enabled = false;
+    config.cache.enabled = false;
+    // Unused with both off, but never the production keys.
+    let prefix = format!("{}:", trestle_testkit::unique("bench_engine"));
+    config.rate_limit.redis_url = trestle_testkit::redis_url();
+    config.rate_limit.key_prefix = prefix.clone();
+    config.cache.redis_url = trestle_testkit::redis_url();
+    config.cache.key_prefix = prefix;
+    config
+}
+
+/// An engine running in this process.
+pub struct Engine {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Engine {
+    pub fn start(config: EngineConfig) -> Engine {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(trestle_engine::run(config, async {
+            let _ = stopped.await;
+        }));
+        Engine { stop, task }
+    }
+
+    /// Stops it gracefully (in-flight requests finish and are committed) and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("joining the engine")?
+            .context("running the engine")
+    }
+}
+
+/// A chat request of `company`, created now.
+pub fn request(company: Uuid, prompt: &str) -> AiRequestSubmitted {
+    AiRequestSubmitted {
+        meta: Meta::root(company),
+        request_id: Uuid::now_v7(),
+        user_id: "bench-user".into(),
+        kind: AiRequestKind::Chat,
+        prompt: prompt.into(),
+        ordering_key: None,
+        job_id: None,
+        submitted_via: "bench".into(),
+        document_ids: vec![],
+    }
+}
+
+/// Registers every company with `tier` on the tenants topic (read by the engine at start-up).
+pub async fn register(producer: &EventProducer, companies: &[Uuid], tier: Tier) -> anyhow::Result<()> {
+    let events: Vec<Event> = companies
+        .iter()
+        .map(|c| {
+            Event::CompanyRegistered(CompanyRegistered {
+                meta: Meta::root(*c),
+                name: format!("bench company {c}"),
+                tier,
+                country: "US".into(),
+                region: Region::Us,
+            })
+        })
+        .collect();
+    publish_all(producer, &events).await?;
+    Ok(())
+}
+
+/// Publishes concurrently in chunks and waits for every acknowledgement.
+pub async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<Vec<Delivered>> {
+    let mut delivered = Vec::with_capacity(events.len());
+    for chunk in events.chunks(5_000) {
+        let acks = futures::future::join_all(chunk.iter().map(|e| producer.publish(e))).await;
+        for ack in acks {
+            delivered.push(ack.context("publishing an event")?);
+        }
+    }
+    Ok(delivered)
+}
+
+/// Sum of the end offsets of a physical topic (records plus transaction markers).
+pub fn high_watermarks(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<i64> {
+    Ok(crate::progress::ends(kafka, topic)?.values().sum())
+}
+
+/// Poll interval of the progress observers: short against runs of seconds, cheap for the broker.
+pub const POLL_EVERY: Duration = Duration::from_millis(10);
