@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// A provider failing in one cloud project or region (a quota exhausted, a regional outage)
 /// must not stop calls to the same provider from another project or region, so each
 /// combination has its own breaker. The fields match the `provider`, `cloud_project_id` and
-/// `region` fields of the `ProviderCircuitOpened` / `ProviderCircuitClosed` events.
+/// `region` fields of the `ProviderCircuitOpened` / `HalfOpened` / `Closed` events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerKey {

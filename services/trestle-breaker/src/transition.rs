@@ -30,8 +30,8 @@ impl fmt::Display for State {
 }
 
 /// A breaker changed state. Returned exactly once, to the caller whose `acquire` or `record`
-/// caused it, so the engine can publish it as an event (`ProviderCircuitOpened` when `to` is
-/// [`State::Open`], `ProviderCircuitClosed` when `to` is [`State::Closed`]).
+/// caused it, so the engine can publish it as an event (`ProviderCircuitOpened`,
+/// `ProviderCircuitHalfOpened` or `ProviderCircuitClosed` for `to`).
 ///
 /// `failure_rate` and `window_calls` describe the calls that decided the transition:
 ///

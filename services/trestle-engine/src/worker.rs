@@ -23,7 +23,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
 use trestle_breaker::{Breakers, State, Transition};
-use trestle_events::{AiRequestSubmitted, Event, Meta, ProviderCircuitClosed, ProviderCircuitOpened};
+use trestle_events::{
+    AiRequestSubmitted, Event, Meta, ProviderCircuitClosed, ProviderCircuitHalfOpened,
+    ProviderCircuitOpened,
+};
 use trestle_kafka::{dead_letter_headers, DeadLetterOrigin};
 use trestle_scheduler::{CommitPoint, Completed, Dispatch, Offered, Pending, Scheduler};
 use uuid::Uuid;
@@ -254,7 +257,7 @@ impl Session {
                     }
                 }
                 Some(transition) = transitions.recv() => {
-                    self.transitions.extend(transition_event(&transition));
+                    self.transitions.push(transition_event(&transition));
                 }
                 _ = tick.tick() => {
                     self.handle_rebalances()?;
@@ -532,7 +535,7 @@ impl Session {
                 event: event.name(),
                 source,
             })?;
-            let key = trestle_kafka::company_key(&event.meta().company_id);
+            let key = trestle_kafka::record_key(event);
             let record = FutureRecord::to(&topic).key(&key).payload(&payload);
             deliveries.push((topic.clone(), self.enqueue(record)?));
         }
@@ -658,10 +661,9 @@ fn scheduler_tier(tier: trestle_events::Tier) -> trestle_scheduler::Tier {
     }
 }
 
-/// The `providers` event of a breaker transition: opened (from closed or a failed probe) or
-/// closed. Open → half-open is not published: it is the timer running out, and the probes'
-/// outcome produces the next event.
-fn transition_event(t: &Transition) -> Option<Event> {
+/// The `providers` event of a breaker transition: opened (from closed or a failed probe),
+/// half-opened (open time over, probing) or closed.
+fn transition_event(t: &Transition) -> Event {
     trestle_telemetry::breaker_transition(&t.key.provider, match t.to {
         State::Closed => "closed",
         State::Open => "open",
@@ -670,8 +672,15 @@ fn transition_event(t: &Transition) -> Option<Event> {
     let region = t.key.region.parse().unwrap_or(trestle_events::Region::Unknown);
     let (provider, cloud_project_id) = (t.key.provider.clone(), t.key.cloud_project.clone());
     let window_calls = t.window_calls as i32;
-    Some(match t.to {
-        State::HalfOpen => return None,
+    match t.to {
+        State::HalfOpen => Event::ProviderCircuitHalfOpened(ProviderCircuitHalfOpened {
+            meta: Meta::platform(),
+            provider,
+            cloud_project_id,
+            region,
+            failure_rate: t.failure_rate,
+            window_calls,
+        }),
         State::Closed => Event::ProviderCircuitClosed(ProviderCircuitClosed {
             meta: Meta::platform(),
             provider,
@@ -688,5 +697,5 @@ fn transition_event(t: &Transition) -> Option<Event> {
             failure_rate: t.failure_rate,
             window_calls,
         }),
-    })
+    }
 }

@@ -88,6 +88,6 @@ events! {
     Usage => [UsageRecorded],
     Documents => [DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
     Notebooks => [NotebookCreated, NotebookDemoted, NotebookArchived, NotebookRecreated],
-    Providers => [ProviderCircuitOpened, ProviderCircuitClosed],
+    Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],
 }

@@ -22,3 +22,21 @@ pub use producer::{Delivered, EventProducer};
 pub fn company_key(company_id: &uuid::Uuid) -> String {
     company_id.hyphenated().to_string()
 }
+
+/// The record key of an event, as `topics.toml` declares it: the company key, except on the
+/// platform-scoped `providers` topic, where it is `provider/project/region` so one circuit's
+/// transitions stay in order on one partition.
+pub fn record_key(event: &trestle_events::Event) -> String {
+    use trestle_events::Event;
+    let circuit = |provider: &str, project: &str, region: trestle_events::Region| {
+        format!("{provider}/{project}/{region}")
+    };
+    match event {
+        Event::ProviderCircuitOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
+        Event::ProviderCircuitHalfOpened(e) => {
+            circuit(&e.provider, &e.cloud_project_id, e.region)
+        }
+        Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
+        other => company_key(&other.meta().company_id),
+    }
+}

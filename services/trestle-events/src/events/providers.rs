@@ -34,3 +34,20 @@ record! {
         pub window_calls: i32,
     }
 }
+
+record! {
+    /// A circuit's open time is over: a few probe calls go through, and their outcome closes
+    /// it or opens it again.
+    pub struct ProviderCircuitHalfOpened {
+        /// Provider.
+        pub provider: String,
+        /// Cloud project.
+        pub cloud_project_id: String,
+        /// Region.
+        pub region: Region,
+        /// Failure rate over the window when the circuit changed, 0.0 to 1.0.
+        pub failure_rate: f64,
+        /// Calls in that window.
+        pub window_calls: i32,
+    }
+}

@@ -202,6 +202,15 @@ pub fn full() -> Vec<Event> {
             window_calls: 40,
         }
         .into(),
+        ProviderCircuitHalfOpened {
+            meta: platform_meta(18),
+            provider: "gemini".into(),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            region: Region::Eu,
+            failure_rate: 0.625,
+            window_calls: 40,
+        }
+        .into(),
         ProviderCircuitClosed {
             meta: platform_meta(18),
             provider: "gemini".into(),
