@@ -14,7 +14,7 @@ mod usage;
 mod worker;
 
 pub use error::Error;
-pub use usage::{period_starts, UsageDelta};
+pub use usage::period_starts;
 pub use worker::run;
 
 use serde::{Deserialize, Serialize};

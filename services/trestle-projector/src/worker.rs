@@ -1,7 +1,7 @@
 //! The usage projector loop: batch records, apply them with their offsets in one Postgres
 //! transaction, dead-letter what cannot be decoded, seek from Postgres on assignment.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,9 +15,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::time::Instant;
 use trestle_events::Event;
 use trestle_kafka::{dead_letter_headers, DeadLetterOrigin, EventProducer};
-use uuid::Uuid;
 
-use crate::usage::{apply_company, Sourced};
+use crate::usage::{apply_batch as apply_usage, Sourced};
 use crate::{offsets, Error, OffsetStore, ProjectorConfig};
 
 /// Remembers partitions assigned by a rebalance so the loop can seek them from Postgres.
@@ -208,7 +207,7 @@ async fn apply_batch(
         OffsetStore::KafkaAfterWrite => BTreeMap::new(), // nothing stored, nothing skipped
     };
     let mut next = stored.clone();
-    let mut by_company: HashMap<Uuid, Vec<Sourced>> = HashMap::new();
+    let mut usage = Vec::with_capacity(batch.len());
     let mut dead = Vec::new();
     let mut fresh = 0usize;
     for record in batch {
@@ -220,14 +219,11 @@ async fn apply_batch(
         let e = next.entry(record.partition).or_insert(0);
         *e = (*e).max(record.offset + 1);
         match validate(&record) {
-            Ok(usage) => by_company
-                .entry(usage.meta.company_id)
-                .or_default()
-                .push(Sourced {
-                    usage,
-                    partition: record.partition,
-                    offset: record.offset,
-                }),
+            Ok(u) => usage.push(Sourced {
+                usage: u,
+                partition: record.partition,
+                offset: record.offset,
+            }),
             Err(reason) => dead.push((record, reason)),
         }
     }
@@ -237,13 +233,7 @@ async fn apply_batch(
     for (record, reason) in &dead {
         dead_letter(config, producer, topic, record, reason).await?;
     }
-    let mut duplicates = 0;
-    for (company_id, records) in &by_company {
-        trestle_store::set_tenant(&mut tx, *company_id).await?;
-        duplicates += apply_company(&mut tx, topic, *company_id, records)
-            .await
-            .map_err(pg)?;
-    }
+    let duplicates = apply_usage(&mut tx, topic, usage).await.map_err(pg)?;
     if config.offsets == OffsetStore::Postgres {
         offsets::advance(&mut tx, &config.projector, topic, &next)
             .await
