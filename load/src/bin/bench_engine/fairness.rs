@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -34,7 +35,8 @@ use crate::{Args, Resources};
 
 /// Outcomes finished this long after the first send count towards throughput: the backlog
 /// builds up from the first second on.
-const WARM_UP: Duration = Duration::from_secs(2);
+pub const WARM_UP_SECS: u64 = 2;
+const WARM_UP: Duration = Duration::from_secs(WARM_UP_SECS);
 
 /// One workload run.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +89,6 @@ impl std::fmt::Display for Pct {
 /// What one run measured.
 pub struct Measured {
     pub setup: Setup,
-    pub sent: usize,
     pub sent_rate: f64,
     pub quiet_sent: usize,
     pub quiet_served: usize,
@@ -111,6 +112,10 @@ pub struct Measured {
 /// Everything phase 2 measured.
 pub struct Fairness {
     pub nominal_capacity: f64,
+    /// Outcomes/s of the calibration run (a backlog served in fair mode), if it ran.
+    pub measured_capacity: Option<f64>,
+    /// The capacity the offered load is a multiple of: `--capacity`, else the measured one.
+    pub capacity: f64,
     pub quiet_rate: f64,
     pub noisy_rate: f64,
     pub quiet_in_noisy_partition: usize,
@@ -126,20 +131,28 @@ impl Fairness {
 pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness> {
     let sim = start_sim(args.provider_latency_ms).await?;
     let nominal_capacity = args.max_in_flight as f64 * 1000.0 / args.provider_latency_ms as f64;
-    let total_rate = args.overload * nominal_capacity;
-    let quiet_rate = total_rate / (args.quiet as f64 + args.noisy_factor);
-    let noisy_rate = quiet_rate * args.noisy_factor;
     let mut rng = fastrand::Rng::with_seed(args.seed.wrapping_add(1));
     let quiet: Vec<Uuid> = (0..args.quiet).map(|_| company_id(&mut rng)).collect();
     let noisy = company_id(&mut rng);
+    let mut companies = quiet.clone();
+    companies.push(noisy);
+    let measured_capacity = match args.capacity {
+        Some(_) => None,
+        None => Some(calibrate(args, res, &sim, &companies).await?),
+    };
+    let capacity = args.capacity.or(measured_capacity).unwrap_or(nominal_capacity);
+    let total_rate = args.overload * capacity;
+    let quiet_rate = total_rate / (args.quiet as f64 + args.noisy_factor);
+    let noisy_rate = quiet_rate * args.noisy_factor;
     let partition_of =
         |c: &Uuid| trestle_kafka::partition_for_key(trestle_kafka::company_key(c).as_bytes(), args.fair_partitions);
     let noisy_partition = partition_of(&noisy);
     let same: Vec<bool> = quiet.iter().map(|c| partition_of(c) == noisy_partition).collect();
     eprintln!(
-        "==> 2/2 fairness: nominal capacity {nominal_capacity:.0}/s ({} in flight x {} ms); {} quiet companies at {quiet_rate:.1}/s each ({} in the noisy one's partition), one noisy at {noisy_rate:.0}/s, for {} s",
+        "==> 2/2 fairness: nominal capacity {nominal_capacity:.0}/s ({} in flight x {} ms), offered load {:.1} x {capacity:.0}/s; {} quiet companies at {quiet_rate:.1}/s each ({} in the noisy one's partition), one noisy at {noisy_rate:.0}/s, for {} s",
         args.max_in_flight,
         args.provider_latency_ms,
+        args.overload,
         args.quiet,
         same.iter().filter(|s| **s).count(),
         args.fair_secs
@@ -162,8 +175,6 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
     }
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-    let mut companies = quiet.clone();
-    companies.push(noisy);
     let mut runs = Vec::new();
     for (i, setup) in setups(args).into_iter().enumerate() {
         eprintln!("==> 2/2 run {}/{}: {}", i + 1, setups(args).len(), setup.label);
@@ -177,11 +188,59 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
     }
     Ok(Fairness {
         nominal_capacity,
+        measured_capacity,
+        capacity,
         quiet_rate,
         noisy_rate,
         quiet_in_noisy_partition: same.iter().filter(|s| **s).count(),
         runs,
     })
+}
+
+/// The engine of the fairness runs: the simulator, `--max-in-flight`, and the raised buffer
+/// unless told otherwise.
+fn fair_config(args: &Args, kafka: &KafkaOptions, sim: &str, dispatch: DispatchMode, raised_buffer: bool) -> trestle_engine::EngineConfig {
+    let mut config = engine::config(kafka, kafka.topic("engine"), dispatch);
+    config.provider.base_url = sim.to_owned();
+    config.scheduler.max_in_flight = args.max_in_flight;
+    if raised_buffer {
+        config.scheduler.max_buffered_per_partition = args.buffer_per_partition;
+        config.scheduler.resume_buffered_per_partition = args.buffer_per_partition / 2;
+        config.scheduler.max_buffered = args.buffer_total;
+        config.scheduler.resume_buffered = args.buffer_total / 2;
+    }
+    config
+}
+
+/// The engine's real capacity with these settings: a backlog of `--calibrate-requests` from
+/// all the companies, published before the engine starts, served in fair mode; outcomes per
+/// second from the first commit to the last.
+async fn calibrate(args: &Args, res: &mut Resources, sim: &str, companies: &[Uuid]) -> anyhow::Result<f64> {
+    eprintln!("==> 2/2 calibration: the engine's capacity on a backlog of {} requests", args.calibrate_requests);
+    let kafka = res.topics("bench_engine_calibrate", args.fair_partitions).await?;
+    let producer = EventProducer::new(&kafka).context("creating the producer")?;
+    engine::register(&producer, companies, Tier::Enterprise).await?;
+    let backlog: Vec<Event> = (0..args.calibrate_requests)
+        .map(|i| {
+            let c = companies[i % companies.len()];
+            Event::AiRequestSubmitted(engine::request(c, &format!("Summarise site diary entry {i}")))
+        })
+        .collect();
+    engine::publish_all(&producer, &backlog).await?;
+    let topic = kafka.topic("ai-requests");
+    let ends = progress::ends(&kafka, &topic)?;
+    let observer = GroupProgress::new(&kafka, &kafka.topic("engine"), &topic, ends)?;
+    let started = Instant::now();
+    let engine = Engine::start(fair_config(args, &kafka, sim, DispatchMode::Fair, true));
+    let finished = observer
+        .wait("calibration", started, POLL_EVERY, started + Duration::from_secs(args.timeout_secs))
+        .await;
+    engine.stop().await?;
+    let finished = finished?;
+    anyhow::ensure!(finished.done >= observer.total(), "the calibration backlog was not served in time");
+    let rate = finished.steady_rate().context("the calibration run committed everything at once")?;
+    eprintln!("    calibration: {rate:.0} outcomes/s");
+    Ok(rate)
 }
 
 struct Workload<'a> {
@@ -219,16 +278,7 @@ async fn run(
     engine::register(&producer, &registered, Tier::Enterprise).await?;
 
     let group = kafka.topic("engine");
-    let mut config = engine::config(&kafka, group.clone(), setup.dispatch);
-    config.provider.base_url = sim.to_owned();
-    config.scheduler.max_in_flight = args.max_in_flight;
-    if setup.raised_buffer {
-        config.scheduler.max_buffered_per_partition = args.buffer_per_partition;
-        config.scheduler.resume_buffered_per_partition = args.buffer_per_partition / 2;
-        config.scheduler.max_buffered = args.buffer_total;
-        config.scheduler.resume_buffered = args.buffer_total / 2;
-    }
-    let engine = Engine::start(config);
+    let engine = Engine::start(fair_config(args, &kafka, sim, setup.dispatch, setup.raised_buffer));
 
     let measured = async {
         // Warm-up: one request per company, so the group has joined, the directory is read
@@ -247,6 +297,7 @@ async fn run(
 
         let (wall0, sent, last_send) = send_paced(&producer, setup, w).await?;
         let ends = progress::ends(&kafka, &requests_topic)?;
+        let total: i64 = ends.values().sum();
         let drain = GroupProgress::new(&kafka, &group, &requests_topic, ends)?
             .wait(
                 setup.label,
@@ -255,23 +306,19 @@ async fn run(
                 last_send + Duration::from_secs(args.drain_cap_secs),
             )
             .await?;
-        let total: i64 = drain.done;
-        let drained_after = (drain.done >= GroupProgress::new(&kafka, &group, &requests_topic, progress::ends(&kafka, &requests_topic)?)?.total())
-            .then(|| drain.last - last_send);
+        let drained_after = (drain.done >= total).then(|| drain.last - last_send);
         if drained_after.is_none() {
             eprintln!(
-                "    {}: stopping with a backlog ({total} committed) {} s after the last send",
-                setup.label, args.drain_cap_secs
+                "    {}: stopping with a backlog ({} of {total} committed) {} s after the last send",
+                setup.label, drain.done, args.drain_cap_secs
             );
         }
-        anyhow::Ok((wall0, sent, last_send, drained_after))
+        anyhow::Ok((wall0, sent, drained_after))
     }
     .await;
     let stopped_at = trestle_events::now_micros();
     engine.stop().await?;
-    let (wall0, sent, last_send, drained_after) = measured?;
-    let send_secs = (last_send.elapsed().as_secs_f64() - 0.0).max(0.0);
-    let _ = send_secs;
+    let (wall0, sent, drained_after) = measured?;
 
     let outcomes = read_all(&kafka, &kafka.topic("ai-outcomes")).await?;
     Ok(measure(setup, w, &sent, &outcomes, wall0, stopped_at, args, drained_after))
@@ -381,7 +428,6 @@ fn measure(
     provider.sort_by(f64::total_cmp);
     Measured {
         setup,
-        sent: sent.len(),
         sent_rate: sent.len() as f64 / args.fair_secs as f64,
         quiet_sent: quiet.len(),
         quiet_served: served,
@@ -419,7 +465,9 @@ async fn read_all(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<Event
     let group = format!("{}reader-{}", kafka.topic_prefix, Uuid::new_v4().simple());
     let mut config = kafka.consumer_config(&group);
     config.set("enable.partition.eof", "true");
-    let consumer: StreamConsumer = config.create().context("creating the outcome reader")?;
+    let consumer: StreamConsumer<QuietEof> = config
+        .create_with_context(QuietEof)
+        .context("creating the outcome reader")?;
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         tpl.add_partition_offset(topic, *p, Offset::Beginning)
@@ -455,6 +503,19 @@ async fn read_all(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<Event
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
     result.map(|()| events)
 }
+
+/// A consumer context that does not log the end-of-partition events the reader asks for.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            eprintln!("outcome reader: {error} ({reason})");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}
 
 /// Starts the provider simulator in this process: every provider answers after exactly
 /// `latency_ms`. Returns its URL.

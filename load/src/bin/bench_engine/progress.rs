@@ -64,8 +64,12 @@ impl Finished {
 
 impl GroupProgress {
     pub fn new(options: &KafkaOptions, group: &str, topic: &str, ends: Ends) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = options
-            .consumer_config(group)
+        let mut config = options.consumer_config(group);
+        // read_committed would ask the broker for stable offsets only, which it refuses (and
+        // librdkafka retries) while the group has a transaction open — nearly always here. The
+        // offsets returned either way are those of committed transactions only.
+        config.set("isolation.level", "read_uncommitted");
+        let consumer: BaseConsumer = config
             .create()
             .context("creating the offset-reading consumer")?;
         Ok(GroupProgress {

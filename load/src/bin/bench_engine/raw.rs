@@ -5,9 +5,8 @@
 //! The transactional loop is the fair comparison with the engine's exactly-once: it produces
 //! into a Kafka transaction and commits it with the consumed offsets
 //! (`send_offsets_to_transaction`) every 100 ms or 1000 records, the engine's defaults
-//! (`commit_interval_ms`, `commit_max_records`). The plain loop (idempotent producer, offsets
-//! committed after the records written since the last commit are acknowledged: at-least-once)
-//! is printed for context.
+//! (`commit_interval_ms`, `commit_max_records`). Its variants ([`Mode`]) show what committing
+//! with records still in flight costs, and what a non-transactional loop does.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,15 +25,16 @@ const COMMIT_EVERY: Duration = Duration::from_millis(100);
 const COMMIT_RECORDS: usize = 1000;
 
 /// Consumes `total` records of `input` as `group` (read_committed, from the beginning) and
-/// writes each one's key and value to `output`, committing as described in the module docs.
+/// writes each one's key and value to `output`, committing as `mode` says.
 pub async fn run(
     kafka: &KafkaOptions,
     group: &str,
     input: &str,
     output: &str,
     total: i64,
-    transactional: bool,
-) -> anyhow::Result<()> {
+    mode: Mode,
+) -> anyhow::Result<CommitStats> {
+    let transactional = mode != Mode::Plain;
     let consumer: StreamConsumer = kafka
         .consumer_config(group)
         .create()
@@ -50,10 +50,35 @@ pub async fn run(
         kafka.producer_config().create()
     }
     .context("creating the raw loop's producer")?;
-    let result = pump(&consumer, &producer, input, output, total, transactional).await;
+    let result = pump(&consumer, &producer, input, output, total, mode).await;
     let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
     trestle_kafka::consumer::close(consumer).await;
     result
+}
+
+/// How the loop commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Transactional; waits (asynchronously) for the acks of the transaction's records before
+    /// `send_offsets_to_transaction` and `commit_transaction`, so the commit finds nothing in
+    /// flight.
+    Transactional,
+    /// Transactional, committing with the transaction's records still in flight, as the engine
+    /// does: rust-rdkafka's `commit_transaction` first calls its `flush`, which, while anything
+    /// is in flight, blocks in `poll` for up to 100 ms at a time.
+    TransactionalInFlight,
+    /// Idempotent producer; offsets committed once the records written since the last commit
+    /// are acknowledged (at-least-once).
+    Plain,
+}
+
+/// Time the loop spent committing (blocked in `send_offsets_to_transaction`,
+/// `commit_transaction` and `begin_transaction`, or awaiting acks and committing offsets).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommitStats {
+    pub commits: usize,
+    pub secs: f64,
+    pub max_secs: f64,
 }
 
 async fn pump(
@@ -62,8 +87,10 @@ async fn pump(
     input: &str,
     output: &str,
     total: i64,
-    transactional: bool,
-) -> anyhow::Result<()> {
+    mode: Mode,
+) -> anyhow::Result<CommitStats> {
+    let transactional = mode != Mode::Plain;
+    let mut stats = CommitStats::default();
     if transactional {
         producer
             .init_transactions(TXN_TIMEOUT)
@@ -86,7 +113,7 @@ async fn pump(
                 let payload = m.payload().map(<[u8]>::to_vec);
                 drop(m);
                 let delivery = send(producer, output, key.as_deref(), payload.as_deref()).await?;
-                if !transactional {
+                if mode != Mode::TransactionalInFlight {
                     pending.push(delivery);
                 }
                 next.insert(partition, offset + 1);
@@ -99,10 +126,14 @@ async fn pump(
         if !commit_now {
             continue;
         }
+        let commit_started = std::time::Instant::now();
         let mut tpl = TopicPartitionList::new();
         for (p, o) in &next {
             tpl.add_partition_offset(input, *p, Offset::Offset(*o))
                 .context("building the offsets")?;
+        }
+        if mode != Mode::TransactionalInFlight {
+            await_acks(&mut pending).await?;
         }
         if transactional {
             let group = consumer
@@ -118,13 +149,6 @@ async fn pump(
                 producer.begin_transaction().context("beginning a transaction")?;
             }
         } else {
-            try_join_all(std::mem::take(&mut pending))
-                .await
-                .context("a delivery was cancelled")?
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|(e, _)| e)
-                .context("a raw record was not delivered")?;
             let mode = if consumed < total {
                 CommitMode::Async
             } else {
@@ -133,7 +157,23 @@ async fn pump(
             consumer.commit(&tpl, mode).context("committing offsets")?;
         }
         uncommitted = 0;
+        let took = commit_started.elapsed().as_secs_f64();
+        stats.commits += 1;
+        stats.secs += took;
+        stats.max_secs = stats.max_secs.max(took);
     }
+    Ok(stats)
+}
+
+/// Waits (asynchronously) until every record sent since the last commit is acknowledged.
+async fn await_acks(pending: &mut Vec<DeliveryFuture>) -> anyhow::Result<()> {
+    try_join_all(std::mem::take(pending))
+        .await
+        .context("a delivery was cancelled")?
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(e, _)| e)
+        .context("a raw record was not delivered")?;
     Ok(())
 }
 

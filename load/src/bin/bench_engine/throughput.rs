@@ -18,6 +18,7 @@ use crate::{Args, Resources};
 pub enum Kind {
     Engine,
     RawTransactional,
+    RawTransactionalInFlight,
     RawPlain,
 }
 
@@ -28,6 +29,9 @@ impl Kind {
             Kind::RawTransactional => {
                 "raw rdkafka loop, transactional (send_offsets_to_transaction every 100 ms / 1000 records)"
             }
+            Kind::RawTransactionalInFlight => {
+                "raw rdkafka loop, transactional, committing with records in flight (as the engine does)"
+            }
             Kind::RawPlain => "raw rdkafka loop, not transactional (offsets committed after acks)",
         }
     }
@@ -37,6 +41,8 @@ impl Kind {
 pub struct Runs {
     pub kind: Kind,
     pub runs: Vec<Finished>,
+    /// The raw loops' time spent committing, per run.
+    pub commits: Vec<crate::raw::CommitStats>,
 }
 
 impl Runs {
@@ -111,18 +117,23 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
         args.requests
     );
 
-    let mut runs: Vec<Runs> = [Kind::RawTransactional, Kind::Engine, Kind::RawPlain]
+    let mut runs: Vec<Runs> = [
+        Kind::RawTransactional,
+        Kind::Engine,
+        Kind::RawTransactionalInFlight,
+        Kind::RawPlain,
+    ]
         .into_iter()
-        .map(|kind| Runs { kind, runs: vec![] })
+        .map(|kind| Runs { kind, runs: vec![], commits: vec![] })
         .collect();
     // Alternating order (A B, B A, ...) so drift on the shared machine does not always land on
-    // the same kind; the plain loop, context only, runs last each round.
+    // the same kind; the loops for context run last each round.
     for round in 0..args.rounds {
         let mut order = vec![Kind::RawTransactional, Kind::Engine];
         if round % 2 == 1 {
             order.reverse();
         }
-        order.push(Kind::RawPlain);
+        order.extend([Kind::RawTransactionalInFlight, Kind::RawPlain]);
         for kind in order {
             let group = format!("{}{:?}-{round}", kafka.topic_prefix, kind).to_lowercase();
             let label = format!("round {}/{} {:?}", round + 1, args.rounds, kind);
@@ -130,6 +141,7 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
             let observer = GroupProgress::new(&kafka, &group, &requests_topic, ends.clone())?;
             let start = Instant::now();
             let deadline = start + timeout;
+            let mut commits = None;
             let finished = match kind {
                 Kind::Engine => {
                     let outcomes = kafka.topic("ai-outcomes");
@@ -147,9 +159,13 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
                     );
                     finished
                 }
-                Kind::RawTransactional | Kind::RawPlain => {
+                Kind::RawTransactional | Kind::RawTransactionalInFlight | Kind::RawPlain => {
                     let out = raw_out.topic("ai-outcomes");
-                    let tx = kind == Kind::RawTransactional;
+                    let tx = match kind {
+                        Kind::RawTransactional => crate::raw::Mode::Transactional,
+                        Kind::RawTransactionalInFlight => crate::raw::Mode::TransactionalInFlight,
+                        _ => crate::raw::Mode::Plain,
+                    };
                     let (kafka, group, input) = (kafka.clone(), group.clone(), requests_topic.clone());
                     let raw = tokio::spawn(async move {
                         crate::raw::run(&kafka, &group, &input, &out, total, tx).await
@@ -159,7 +175,7 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
                         raw.abort();
                     }
                     match raw.await {
-                        Ok(r) => r?,
+                        Ok(r) => commits = Some(r?),
                         Err(e) if e.is_cancelled() => {}
                         Err(e) => return Err(e).context("joining the raw loop"),
                     }
@@ -176,11 +192,21 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
                 finished.steady_rate().unwrap_or(f64::NAN),
                 finished.wall().as_secs_f64()
             );
-            runs.iter_mut()
+            if let Some(c) = commits {
+                eprintln!(
+                    "    {label}: {} commits, {:.2} s committing in all (mean {:.1} ms, max {:.1} ms)",
+                    c.commits,
+                    c.secs,
+                    c.secs * 1e3 / c.commits.max(1) as f64,
+                    c.max_secs * 1e3
+                );
+            }
+            let runs = runs
+                .iter_mut()
                 .find(|r| r.kind == kind)
-                .expect("every kind has its runs")
-                .runs
-                .push(finished);
+                .expect("every kind has its runs");
+            runs.runs.push(finished);
+            runs.commits.extend(commits);
         }
     }
     Ok(Throughput {
