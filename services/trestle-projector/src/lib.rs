@@ -10,16 +10,49 @@
 
 mod error;
 mod offsets;
+mod projection;
 mod usage;
 mod worker;
 
 pub use error::Error;
-pub use usage::period_starts;
-pub use worker::run;
+pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
+pub use usage::{period_starts, UsageProjection};
+pub use worker::run_projection;
+
+use std::sync::Arc;
+
+/// Which projection a projector process runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionKind {
+    /// `usage` → `company_ai_usage` and `usage_records` in a shard database.
+    #[default]
+    Usage,
+}
+
+impl ProjectionKind {
+    /// The projection itself.
+    pub fn projection(self) -> Arc<dyn Projection> {
+        match self {
+            ProjectionKind::Usage => Arc::new(UsageProjection),
+        }
+    }
+}
+
+/// Migrates the configured database and runs the configured projection until `shutdown`
+/// resolves.
+pub async fn run(
+    config: ProjectorConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    trestle_store::migrate_shard(&config.postgres).await?;
+    let projection = config.projection.projection();
+    run_projection(config, projection, shutdown).await
+}
 
 use serde::{Deserialize, Serialize};
 
-/// Configuration of the usage projector.
+/// Configuration of a projector process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProjectorConfig {
@@ -27,7 +60,10 @@ pub struct ProjectorConfig {
     pub postgres: trestle_store::PostgresOptions,
     /// Consumer group of the usage projector.
     pub group_id: String,
-    /// Name under which offsets are stored in `projector_offsets`.
+    /// Which projection to run.
+    pub projection: ProjectionKind,
+    /// Name under which offsets are stored in `projector_offsets`; empty: the projection's
+    /// own name.
     pub projector: String,
     /// Most records per Postgres transaction.
     pub batch_max_records: usize,
@@ -47,7 +83,8 @@ impl Default for ProjectorConfig {
             kafka: Default::default(),
             postgres: Default::default(),
             group_id: "trestle-projector-usage".into(),
-            projector: "usage".into(),
+            projection: ProjectionKind::Usage,
+            projector: String::new(),
             batch_max_records: 1000,
             batch_max_wait_ms: 50,
             offsets: OffsetStore::Postgres,

@@ -59,18 +59,16 @@ pub(crate) async fn advance(
     Ok(())
 }
 
-/// The stored next offsets of a topic, for seeking on assignment.
+/// A projector's stored next offsets, by (topic, partition), for seeking on assignment.
 pub(crate) async fn read(
     pool: &sqlx::PgPool,
     projector: &str,
-    topic: &str,
-) -> Result<BTreeMap<i32, i64>, sqlx::Error> {
-    let rows: Vec<(i32, i64)> = sqlx::query_as(
-        "SELECT partition, next_offset FROM projector_offsets WHERE projector = $1 AND topic = $2",
+) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM projector_offsets WHERE projector = $1",
     )
     .bind(projector)
-    .bind(topic)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
 }

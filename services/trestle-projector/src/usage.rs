@@ -5,12 +5,65 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::PgConnection;
 use trestle_events::UsageRecorded;
 
-/// Where a usage record came from in the log.
-#[derive(Debug, Clone)]
-pub(crate) struct Sourced {
-    pub usage: UsageRecorded,
-    pub partition: i32,
-    pub offset: i64,
+use futures::future::BoxFuture;
+use trestle_events::Event;
+
+use crate::projection::{decode_keyed, Applied, Projection, Record, Sourced};
+
+/// `usage` → `usage_records` + `company_ai_usage` (daily and monthly, per meter).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageProjection;
+
+impl Projection for UsageProjection {
+    fn name(&self) -> &'static str {
+        "usage"
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &["usage"]
+    }
+
+    fn accept(&self, record: &Record) -> Result<Option<Event>, String> {
+        let event = decode_keyed(record)?;
+        match &event {
+            Event::UsageRecorded(u) if u.meter == trestle_events::Meter::Unknown => {
+                Err("usage has an unknown meter".into())
+            }
+            Event::UsageRecorded(_) => Ok(Some(event)),
+            other => Err(format!("{} does not belong on the usage topic", other.name())),
+        }
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: Vec<Sourced>,
+    ) -> BoxFuture<'a, Result<Applied, sqlx::Error>> {
+        Box::pin(async move {
+            let records = events
+                .into_iter()
+                .filter_map(|s| match s.event {
+                    Event::UsageRecorded(usage) => Some(Usage {
+                        usage,
+                        topic: s.topic,
+                        partition: s.partition,
+                        offset: s.offset,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let duplicates = apply_batch(conn, records).await?;
+            Ok(Applied { duplicates })
+        })
+    }
+}
+
+/// A usage record and where it came from in the log.
+struct Usage {
+    usage: UsageRecorded,
+    topic: String,
+    partition: i32,
+    offset: i64,
 }
 
 /// The daily and monthly periods an instant falls in (UTC), as `apply_usage_batch` files them.
@@ -24,14 +77,11 @@ pub fn period_starts(at: DateTime<Utc>) -> [(&'static str, NaiveDate); 2] {
 /// transaction in one round trip (`apply_usage_batch`, a SECURITY INVOKER function: row-level
 /// security applies to each company's statements, under that company's tenant setting).
 /// Returns how many records were duplicates (already counted).
-pub(crate) async fn apply_batch(
-    conn: &mut PgConnection,
-    topic: &str,
-    mut records: Vec<Sourced>,
-) -> Result<usize, sqlx::Error> {
+async fn apply_batch(conn: &mut PgConnection, mut records: Vec<Usage>) -> Result<usize, sqlx::Error> {
     if records.is_empty() {
         return Ok(0);
     }
+    let topic = records[0].topic.clone();
     records.sort_by_key(|r| r.usage.meta.company_id);
     let n = records.len();
     let (mut companies, mut firsts, mut counts) = (Vec::new(), Vec::new(), Vec::<i32>::new());
@@ -67,7 +117,7 @@ pub(crate) async fn apply_batch(
     let fresh: i64 = sqlx::query_scalar(
         "SELECT apply_usage_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
-    .bind(topic)
+    .bind(&topic)
     .bind(&companies)
     .bind(&firsts)
     .bind(&counts)

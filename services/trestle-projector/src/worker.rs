@@ -1,5 +1,6 @@
-//! The usage projector loop: batch records, apply them with their offsets in one Postgres
-//! transaction, dead-letter what cannot be decoded, seek from Postgres on assignment.
+//! The projector loop, the same for every projection: batch records, apply them with their
+//! offsets in one Postgres transaction, dead-letter what cannot be decoded, seek from Postgres
+//! on assignment.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,15 +14,14 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::time::Instant;
-use trestle_events::Event;
 use trestle_kafka::{dead_letter_headers, DeadLetterOrigin, EventProducer};
 
-use crate::usage::{apply_batch as apply_usage, Sourced};
+use crate::projection::{Projection, Record, Sourced};
 use crate::{offsets, Error, OffsetStore, ProjectorConfig};
 
 /// Remembers partitions assigned by a rebalance so the loop can seek them from Postgres.
 #[derive(Default, Clone)]
-struct Assignments(Arc<Mutex<Vec<i32>>>);
+struct Assignments(Arc<Mutex<Vec<(String, i32)>>>);
 
 struct Context {
     assigned: Assignments,
@@ -33,31 +33,28 @@ impl ConsumerContext for Context {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let mut pending = self.assigned.0.lock().expect("assignment lock");
-            pending.extend(tpl.elements().iter().map(|e| e.partition()));
+            pending.extend(
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition())),
+            );
         }
     }
 }
 
-/// A consumed record, detached from the consumer.
-struct Record {
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
-}
-
-/// Runs the usage projector until `shutdown` resolves; failures restart it with backoff.
-pub async fn run(
+/// Runs `projection` until `shutdown` resolves; failures restart it with backoff. The database
+/// must be migrated.
+pub async fn run_projection(
     config: ProjectorConfig,
+    projection: Arc<dyn Projection>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    trestle_store::migrate_shard(&config.postgres).await?;
     let pool = trestle_store::connect(&config.postgres).await?;
     let producer = EventProducer::new(&config.kafka)?;
     let mut delay = Duration::from_millis(100);
     loop {
-        match session(&config, &pool, &producer, &mut shutdown).await {
+        match session(&config, &*projection, &pool, &producer, &mut shutdown).await {
             Ok(()) => return Ok(()),
             Err(error) => {
                 tracing::warn!(message = "Projector session failed; restarting from Postgres offsets.", %error, retry_in_ms = delay.as_millis() as u64);
@@ -73,11 +70,17 @@ pub async fn run(
 
 async fn session(
     config: &ProjectorConfig,
+    projection: &dyn Projection,
     pool: &sqlx::PgPool,
     producer: &EventProducer,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Error> {
-    let topic = config.kafka.topic("usage");
+    let topics: Vec<(String, &'static str)> = projection
+        .topics()
+        .iter()
+        .map(|logical| (config.kafka.topic(logical), *logical))
+        .collect();
+    let names: Vec<&str> = topics.iter().map(|(physical, _)| physical.as_str()).collect();
     let assigned = Assignments::default();
     let consumer: StreamConsumer<Context> = config
         .kafka
@@ -90,37 +93,51 @@ async fn session(
             source,
         })?;
     consumer
-        .subscribe(&[&topic])
+        .subscribe(&names)
         .map_err(|source| Error::Consume {
-            topic: topic.clone(),
+            topic: names.join(","),
             source,
         })?;
     let result = consume(
-        config, pool, producer, shutdown, &consumer, &assigned, &topic,
+        config, projection, pool, producer, shutdown, &consumer, &assigned, &topics,
     )
     .await;
     trestle_kafka::consumer::close(consumer).await;
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn consume(
     config: &ProjectorConfig,
+    projection: &dyn Projection,
     pool: &sqlx::PgPool,
     producer: &EventProducer,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
     consumer: &StreamConsumer<Context>,
     assigned: &Assignments,
-    topic: &str,
+    topics: &[(String, &'static str)],
 ) -> Result<(), Error> {
+    let logical = |physical: &str| {
+        topics
+            .iter()
+            .find(|(p, _)| p == physical)
+            .map_or("", |(_, l)| *l)
+    };
     let detach = |m: Result<BorrowedMessage<'_>, rdkafka::error::KafkaError>| {
         m.map(|m| Record {
+            topic: m.topic().to_owned(),
+            logical_topic: logical(m.topic()),
             partition: m.partition(),
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
         })
         .map_err(|source| Error::Consume {
-            topic: topic.to_string(),
+            topic: topics
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             source,
         })
     };
@@ -129,7 +146,7 @@ async fn consume(
             _ = &mut *shutdown => return Ok(()),
             m = consumer.recv() => detach(m)?,
         };
-        seek_assigned(consumer, assigned, pool, config, topic).await?;
+        seek_assigned(consumer, assigned, pool, config, projection).await?;
         let mut batch = vec![first];
         let deadline = Instant::now() + Duration::from_millis(config.batch_max_wait_ms);
         while batch.len() < config.batch_max_records {
@@ -139,12 +156,12 @@ async fn consume(
             }
         }
         trestle_telemetry::records_consumed("projector", batch.len());
-        let next = apply_batch(config, pool, producer, topic, batch).await?;
+        let next = apply_batch(config, projection, pool, Some(producer), batch).await?;
         // For lag display only: correctness rests on the offsets in Postgres (except in
         // `OffsetStore::KafkaAfterWrite`, the benchmark baseline, where this is all there is).
         let mut tpl = TopicPartitionList::new();
-        for (partition, offset) in next {
-            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
+        for ((topic, partition), offset) in next {
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
         }
         if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(message = "Could not commit offsets to Kafka (lag display only).", %error);
@@ -159,22 +176,22 @@ async fn seek_assigned(
     assigned: &Assignments,
     pool: &sqlx::PgPool,
     config: &ProjectorConfig,
-    topic: &str,
+    projection: &dyn Projection,
 ) -> Result<(), Error> {
-    let partitions: Vec<i32> = std::mem::take(&mut *assigned.0.lock().expect("assignment lock"));
+    let partitions = std::mem::take(&mut *assigned.0.lock().expect("assignment lock"));
     if partitions.is_empty() || config.offsets == OffsetStore::KafkaAfterWrite {
         return Ok(()); // the consumer resumes from Kafka's committed offsets
     }
-    let stored = offsets::read(pool, &config.projector, topic)
+    let stored = offsets::read(pool, &projector_name(config, projection))
         .await
         .map_err(|source| Error::Postgres {
-            topic: topic.to_string(),
+            topic: "projector_offsets".into(),
             source,
         })?;
-    for p in partitions {
-        if let Some(&offset) = stored.get(&p) {
+    for (topic, p) in partitions {
+        if let Some(&offset) = stored.get(&(topic.clone(), p)) {
             if let Err(error) =
-                consumer.seek(topic, p, Offset::Offset(offset), Duration::from_secs(5))
+                consumer.seek(&topic, p, Offset::Offset(offset), Duration::from_secs(5))
             {
                 tracing::debug!(message = "Seek after assignment failed; relying on the offset filter.", partition = p, %error);
             }
@@ -183,96 +200,106 @@ async fn seek_assigned(
     Ok(())
 }
 
-/// Applies a batch in one transaction; returns the next offset of each partition touched.
-async fn apply_batch(
-    config: &ProjectorConfig,
-    pool: &sqlx::PgPool,
-    producer: &EventProducer,
-    topic: &str,
-    batch: Vec<Record>,
-) -> Result<BTreeMap<i32, i64>, Error> {
-    let pg = |source| Error::Postgres {
-        topic: topic.to_string(),
-        source,
-    };
-    let mut partitions: Vec<i32> = batch.iter().map(|r| r.partition).collect();
-    partitions.sort_unstable();
-    partitions.dedup();
+/// The name offsets are stored under: the configured `projector`, or the projection's own.
+pub(crate) fn projector_name(config: &ProjectorConfig, projection: &dyn Projection) -> String {
+    if config.projector.is_empty() {
+        projection.name().to_owned()
+    } else {
+        config.projector.clone()
+    }
+}
 
-    let mut tx = pool.begin().await.map_err(pg)?;
-    let stored = match config.offsets {
-        OffsetStore::Postgres => offsets::lock(&mut tx, &config.projector, topic, &partitions)
-            .await
-            .map_err(pg)?,
-        OffsetStore::KafkaAfterWrite => BTreeMap::new(), // nothing stored, nothing skipped
+/// Applies a batch in one transaction; returns the next offset of each (topic, partition)
+/// touched. Records the projection refuses are dead-lettered through `producer` first, or, with
+/// no producer (a rebuild: they were dead-lettered when first projected), passed over.
+pub(crate) async fn apply_batch(
+    config: &ProjectorConfig,
+    projection: &dyn Projection,
+    pool: &sqlx::PgPool,
+    producer: Option<&EventProducer>,
+    batch: Vec<Record>,
+) -> Result<BTreeMap<(String, i32), i64>, Error> {
+    let name = projector_name(config, projection);
+    let topic_of = |batch: &[Record]| batch.first().map(|r| r.topic.clone()).unwrap_or_default();
+    let pg = {
+        let topic = topic_of(&batch);
+        move |source| Error::Postgres {
+            topic: topic.clone(),
+            source,
+        }
     };
+    let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for r in &batch {
+        partitions.entry(r.topic.clone()).or_default().push(r.partition);
+    }
+    let mut tx = pool.begin().await.map_err(pg.clone())?;
+    // Topics in name order, partitions in number order: concurrent batches cannot deadlock.
+    let mut stored: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    if config.offsets == OffsetStore::Postgres {
+        for (topic, mut ps) in partitions {
+            ps.sort_unstable();
+            ps.dedup();
+            let locked = offsets::lock(&mut tx, &name, &topic, &ps)
+                .await
+                .map_err(pg.clone())?;
+            stored.extend(locked.into_iter().map(|(p, o)| ((topic.clone(), p), o)));
+        }
+    }
     let mut next = stored.clone();
-    let mut usage = Vec::with_capacity(batch.len());
+    let mut accepted = Vec::with_capacity(batch.len());
     let mut dead = Vec::new();
     let mut fresh = 0usize;
     for record in batch {
-        let from = stored.get(&record.partition).copied().unwrap_or(0);
+        let key = (record.topic.clone(), record.partition);
+        let from = stored.get(&key).copied().unwrap_or(0);
         if record.offset < from {
             continue; // already applied by an earlier transaction
         }
         fresh += 1;
-        let e = next.entry(record.partition).or_insert(0);
+        let e = next.entry(key).or_insert(0);
         *e = (*e).max(record.offset + 1);
-        match validate(&record) {
-            Ok(u) => usage.push(Sourced {
-                usage: u,
+        match projection.accept(&record) {
+            Ok(Some(event)) => accepted.push(Sourced {
+                event,
+                topic: record.topic,
                 partition: record.partition,
                 offset: record.offset,
             }),
+            Ok(None) => {}
             Err(reason) => dead.push((record, reason)),
         }
     }
-
     // Dead letters are acknowledged before the offsets move past them: at worst a crash
     // re-sends one, never loses one.
-    for (record, reason) in &dead {
-        dead_letter(config, producer, topic, record, reason).await?;
+    if let Some(producer) = producer {
+        for (record, reason) in &dead {
+            dead_letter(config, producer, record, reason).await?;
+        }
     }
-    let duplicates = apply_usage(&mut tx, topic, usage).await.map_err(pg)?;
+    let applied = projection.apply(&mut tx, accepted).await.map_err(pg.clone())?;
     if config.offsets == OffsetStore::Postgres {
-        offsets::advance(&mut tx, &config.projector, topic, &next)
-            .await
-            .map_err(pg)?;
+        let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
+        for ((topic, p), o) in &next {
+            by_topic.entry(topic).or_default().insert(*p, *o);
+        }
+        for (topic, offsets) in by_topic {
+            offsets::advance(&mut tx, &name, topic, &offsets)
+                .await
+                .map_err(pg.clone())?;
+        }
     }
     tx.commit().await.map_err(pg)?;
-    trestle_telemetry::projector_batch("usage", fresh, duplicates);
+    trestle_telemetry::projector_batch(projection.name(), fresh, applied.duplicates);
     Ok(next)
-}
-
-fn validate(record: &Record) -> Result<trestle_events::UsageRecorded, String> {
-    let payload = record.payload.as_deref().ok_or("record has no value")?;
-    match trestle_events::decode(payload).map_err(|e| e.to_string())? {
-        Event::UsageRecorded(u) => {
-            let expected = trestle_kafka::company_key(&u.meta.company_id);
-            if record.key.as_deref() != Some(expected.as_bytes()) {
-                return Err(format!(
-                    "record key is not the event's company_id {expected}"
-                ));
-            }
-            if u.meter == trestle_events::Meter::Unknown {
-                return Err("usage has an unknown meter".into());
-            }
-            Ok(u)
-        }
-        other => Err(format!(
-            "{} does not belong on the usage topic",
-            other.name()
-        )),
-    }
 }
 
 async fn dead_letter(
     config: &ProjectorConfig,
     producer: &EventProducer,
-    topic: &str,
     record: &Record,
     reason: &str,
 ) -> Result<(), Error> {
+    let topic = record.topic.as_str();
     trestle_telemetry::dead_lettered("projector", topic, record.partition, record.offset, reason);
     let dlq = config.kafka.topic("dead-letter");
     let headers = dead_letter_headers(&DeadLetterOrigin {
