@@ -1,4 +1,5 @@
-//! `trestle-admin`: operator commands — apply `topics.toml` to the broker, migrate shards.
+//! `trestle-admin`: operator commands — apply `topics.toml` to the broker, migrate the control
+//! and shard databases.
 
 use std::path::PathBuf;
 
@@ -25,7 +26,8 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
-    /// Apply the shard migrations to every configured shard database.
+    /// Apply the control migrations to the control database and the shard migrations to every
+    /// configured shard database.
     Migrate,
 }
 
@@ -34,22 +36,23 @@ enum Command {
 #[serde(deny_unknown_fields, default)]
 struct AdminConfig {
     kafka: trestle_kafka::KafkaOptions,
+    /// The control database (platform-wide projections).
+    control: trestle_store::PostgresOptions,
     /// Shard databases, in shard order.
     shards: Vec<trestle_store::PostgresOptions>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        let shard = |n: u32| trestle_store::PostgresOptions {
-            url: format!("postgres://trestle_app:trestle_app@127.0.0.1:15432/trestle_shard_{n}"),
-            owner_url: format!(
-                "postgres://trestle_owner:trestle_owner@127.0.0.1:15432/trestle_shard_{n}"
-            ),
+        let database = |name: &str| trestle_store::PostgresOptions {
+            url: format!("postgres://trestle_app:trestle_app@127.0.0.1:15432/{name}"),
+            owner_url: format!("postgres://trestle_owner:trestle_owner@127.0.0.1:15432/{name}"),
             ..Default::default()
         };
         AdminConfig {
             kafka: Default::default(),
-            shards: vec![shard(0), shard(1)],
+            control: database("trestle_control"),
+            shards: vec![database("trestle_shard_0"), database("trestle_shard_1")],
         }
     }
 }
@@ -86,6 +89,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
+            let control = &config.control;
+            trestle_store::migrate_control(control).await.with_context(|| {
+                format!("migrating {}", trestle_store::redact(&control.owner_url))
+            })?;
+            println!("migrated {}", trestle_store::redact(&control.owner_url));
             for shard in &config.shards {
                 trestle_store::migrate_shard(shard).await.with_context(|| {
                     format!("migrating {}", trestle_store::redact(&shard.owner_url))

@@ -31,6 +31,13 @@ pub enum ProjectionKind {
 }
 
 impl ProjectionKind {
+    /// The kind of database it writes to (and so which migrations apply).
+    pub fn database(self) -> trestle_store::Database {
+        match self {
+            ProjectionKind::Usage => trestle_store::Database::Shard,
+        }
+    }
+
     /// The projection itself.
     pub fn projection(self) -> Arc<dyn Projection> {
         match self {
@@ -45,7 +52,7 @@ pub async fn run(
     config: ProjectorConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    trestle_store::migrate_shard(&config.postgres).await?;
+    config.projection.database().migrate(&config.postgres).await?;
     let projection = config.projection.projection();
     run_projection(config, projection, shutdown).await
 }

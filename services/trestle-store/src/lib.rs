@@ -15,6 +15,31 @@ use uuid::Uuid;
 /// The migrations of a shard database (company-scoped projections).
 pub static SHARD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shard");
 
+/// The migrations of the control database (platform-wide projections).
+pub static CONTROL_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/control");
+
+/// Which kind of database a service writes to; selects its migrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Database {
+    /// A shard database: company-scoped tables under row-level security.
+    #[default]
+    Shard,
+    /// The control database: platform-wide tables.
+    Control,
+}
+
+impl Database {
+    /// Applies this kind's migrations as the owning role.
+    pub async fn migrate(self, options: &PostgresOptions) -> Result<(), Error> {
+        match self {
+            Database::Shard => migrate_shard(options).await,
+            Database::Control => migrate_control(options).await,
+        }
+    }
+}
+
 /// What went wrong with Postgres, with the database it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -77,6 +102,15 @@ pub async fn connect(options: &PostgresOptions) -> Result<PgPool, Error> {
 
 /// Applies the shard migrations as the owning role.
 pub async fn migrate_shard(options: &PostgresOptions) -> Result<(), Error> {
+    migrate(&SHARD_MIGRATIONS, options).await
+}
+
+/// Applies the control-database migrations as the owning role.
+pub async fn migrate_control(options: &PostgresOptions) -> Result<(), Error> {
+    migrate(&CONTROL_MIGRATIONS, options).await
+}
+
+async fn migrate(migrator: &sqlx::migrate::Migrator, options: &PostgresOptions) -> Result<(), Error> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(&options.owner_url)
@@ -85,7 +119,7 @@ pub async fn migrate_shard(options: &PostgresOptions) -> Result<(), Error> {
             url: redact(&options.owner_url),
             source,
         })?;
-    let result = SHARD_MIGRATIONS
+    let result = migrator
         .run(&pool)
         .await
         .map_err(|source| Error::Migrate {

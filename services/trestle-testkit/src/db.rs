@@ -1,4 +1,4 @@
-//! Throwaway Postgres databases for one test, migrated like a real shard.
+//! Throwaway Postgres databases for one test, migrated like a real shard or control database.
 
 use sqlx::{Connection, Executor, PgConnection};
 use trestle_store::PostgresOptions;
@@ -14,6 +14,16 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a fresh database owned by `trestle_owner` and applies the shard migrations.
     pub async fn shard(test: &str) -> anyhow::Result<Self> {
+        Self::create(test, trestle_store::Database::Shard).await
+    }
+
+    /// Creates a fresh database owned by `trestle_owner` and applies the control migrations.
+    pub async fn control(test: &str) -> anyhow::Result<Self> {
+        Self::create(test, trestle_store::Database::Control).await
+    }
+
+    /// Creates a fresh database owned by `trestle_owner` and applies `kind`'s migrations.
+    pub async fn create(test: &str, kind: trestle_store::Database) -> anyhow::Result<Self> {
         let name = format!("t_{}", unique(test));
         let port = pg_port();
         let admin_url = format!("postgres://trestle_owner:trestle_owner@127.0.0.1:{port}/postgres");
@@ -28,7 +38,7 @@ impl TestDb {
             owner_url: format!("postgres://trestle_owner:trestle_owner@127.0.0.1:{port}/{name}"),
             ..PostgresOptions::default()
         };
-        trestle_store::migrate_shard(&options).await?;
+        kind.migrate(&options).await?;
         Ok(TestDb { name, options })
     }
 
