@@ -260,7 +260,6 @@ impl Session {
                     self.transitions.push(transition_event(&transition));
                 }
                 _ = tick.tick() => {
-                    self.handle_rebalances()?;
                     self.commit()?;
                     trestle_telemetry::scheduler_load(
                         self.scheduler.buffered_total(),
@@ -471,6 +470,9 @@ impl Session {
     /// in one transaction. A failure aborts it and keeps everything for the next try; only
     /// repeated failures end the session.
     fn commit(&mut self) -> Result<(), Error> {
+        // A revocation seen by a poll that lost its select! race must drop the partition's
+        // outputs before they could be published under a commit point it no longer owns.
+        self.handle_rebalances()?;
         let mut offsets = TopicPartitionList::new();
         let mut points = Vec::new();
         for &p in &self.assigned {
@@ -620,7 +622,6 @@ impl Session {
                 }
             }
         }
-        self.handle_rebalances()?;
         self.commit()
     }
 

@@ -11,9 +11,10 @@ use trestle_events::{
 use trestle_kafka::{Delivered, EventProducer, KafkaOptions};
 use uuid::Uuid;
 
-/// An engine on `kafka`'s topics as group `group`: no rate limits (so no ladder) and no
-/// response cache — the benchmark measures the scheduler and the pipeline, not the limits —
-/// and otherwise the production defaults (commit every 100 ms or 1000 records, transactions).
+/// An engine on `kafka`'s topics as group `group`: no rate limits (so no ladder), no monthly
+/// cost limits and no response cache — the benchmark measures the scheduler and the pipeline,
+/// not the limits — and otherwise the production defaults (commit every 100 ms or 1000
+/// records, transactions).
 pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> EngineConfig {
     let mut config = EngineConfig {
         kafka: kafka.clone(),
@@ -23,12 +24,15 @@ pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> En
     };
     config.ladder.enabled = false;
     config.cache.enabled = false;
-    // Unused with both off, but never the production keys.
+    config.cost_limits.enabled = false;
+    // Unused with all three off, but never the production keys.
     let prefix = format!("{}:", trestle_testkit::unique("bench_engine"));
     config.rate_limit.redis_url = trestle_testkit::redis_url();
     config.rate_limit.key_prefix = prefix.clone();
     config.cache.redis_url = trestle_testkit::redis_url();
-    config.cache.key_prefix = prefix;
+    config.cache.key_prefix = prefix.clone();
+    config.cost_limits.budget.redis_url = trestle_testkit::redis_url();
+    config.cost_limits.budget.key_prefix = prefix;
     config
 }
 

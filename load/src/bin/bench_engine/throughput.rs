@@ -27,7 +27,7 @@ impl Kind {
         match self {
             Kind::Engine => "engine, no-op provider (exactly once: outcome + usage per request)",
             Kind::RawTransactional => {
-                "raw rdkafka loop, transactional (send_offsets_to_transaction every 100 ms / 1000 records)"
+                "raw rdkafka loop, transactional (every 100 ms / 1000 records: acks awaited, send_offsets_to_transaction, commit)"
             }
             Kind::RawTransactionalInFlight => {
                 "raw rdkafka loop, transactional, committing with records in flight (as the engine does)"
