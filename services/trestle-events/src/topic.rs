@@ -22,11 +22,13 @@ pub enum Topic {
     Providers,
     /// Monitoring alerts.
     Alerts,
+    /// Versions of the price book (platform-scoped).
+    PriceBooks,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 9] = [
         Topic::Tenants,
         Topic::AiRequests,
         Topic::AiOutcomes,
@@ -35,6 +37,7 @@ impl Topic {
         Topic::Notebooks,
         Topic::Providers,
         Topic::Alerts,
+        Topic::PriceBooks,
     ];
 
     /// The logical name, e.g. `"ai-requests"`; also the directory under `schemas/`.
@@ -48,6 +51,7 @@ impl Topic {
             Topic::Notebooks => "notebooks",
             Topic::Providers => "providers",
             Topic::Alerts => "alerts",
+            Topic::PriceBooks => "price-books",
         }
     }
 

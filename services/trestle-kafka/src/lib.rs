@@ -25,7 +25,8 @@ pub fn company_key(company_id: &uuid::Uuid) -> String {
 
 /// The record key of an event, as `topics.toml` declares it: the company key, except on the
 /// platform-scoped `providers` topic, where it is `provider/project/region` so one circuit's
-/// transitions stay in order on one partition.
+/// transitions stay in order on one partition, and on `price-books`, where it is the constant
+/// `price-book` so every version stays in order on one partition.
 pub fn record_key(event: &trestle_events::Event) -> String {
     use trestle_events::Event;
     let circuit = |provider: &str, project: &str, region: trestle_events::Region| {
@@ -37,6 +38,7 @@ pub fn record_key(event: &trestle_events::Event) -> String {
             circuit(&e.provider, &e.cloud_project_id, e.region)
         }
         Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
+        Event::PriceBookPublished(_) => trestle_events::PRICE_BOOK_KEY.to_owned(),
         other => company_key(&other.meta().company_id),
     }
 }

@@ -41,6 +41,7 @@ pub mod ai_requests;
 pub mod alerts;
 pub mod documents;
 pub mod notebooks;
+pub mod price_books;
 pub mod providers;
 pub mod tenants;
 pub mod usage;

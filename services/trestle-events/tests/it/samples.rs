@@ -240,6 +240,30 @@ pub fn full() -> Vec<Event> {
             threshold: 0.05,
         }
         .into(),
+        PriceBookPublished {
+            meta: platform_meta(21),
+            version: 2,
+            effective_from: DateTime::from_timestamp_micros(1_767_225_600_000_000).expect("2026-01-01"),
+            starter_price_micro_usd: 99_000_000,
+            professional_price_micro_usd: 199_000_000,
+            premium_price_micro_usd: 349_000_000,
+            enterprise_price_micro_usd: 999_000_000,
+            starter_included_ai_cost_micro_usd: 20_000_000,
+            professional_included_ai_cost_micro_usd: 50_000_000,
+            premium_included_ai_cost_micro_usd: 80_000_000,
+            enterprise_included_ai_cost_micro_usd: 150_000_000,
+            overage_markup_bp: 5_000,
+            notebooklm_queries_unit_micro_usd: 5_000,
+            gemini_flash_queries_unit_micro_usd: 100,
+            gemini_pro_queries_unit_micro_usd: 2_000,
+            document_pages_unit_micro_usd: 20_000,
+            vision_images_unit_micro_usd: 1_500,
+            speech_minutes_unit_micro_usd: 16_000,
+            tts_characters_unit_micro_usd: 4,
+            embedding_tokens_unit_micro_usd: 1,
+            note: "Seed tiers; «überziehung» at cost + 50 %".into(),
+        }
+        .into(),
     ]
 }
 
