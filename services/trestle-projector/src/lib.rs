@@ -9,12 +9,14 @@
 //! **Architecture invariant:** projectors produce to Kafka only to dead-letter a record.
 
 mod error;
+pub mod health;
 mod offsets;
 mod projection;
 mod usage;
 mod worker;
 
 pub use error::Error;
+pub use health::ShardHealthProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
 pub use usage::{period_starts, UsageProjection};
 pub use worker::run_projection;
@@ -28,6 +30,9 @@ pub enum ProjectionKind {
     /// `usage` → `company_ai_usage` and `usage_records` in a shard database.
     #[default]
     Usage,
+    /// `shard_health` → `shard_health_companies` and `shard_health_minutes` in the control
+    /// database (docs/shard-health.md).
+    ShardHealth,
 }
 
 impl ProjectionKind {
@@ -35,6 +40,7 @@ impl ProjectionKind {
     pub fn database(self) -> trestle_store::Database {
         match self {
             ProjectionKind::Usage => trestle_store::Database::Shard,
+            ProjectionKind::ShardHealth => trestle_store::Database::Control,
         }
     }
 
@@ -42,6 +48,7 @@ impl ProjectionKind {
     pub fn projection(self) -> Arc<dyn Projection> {
         match self {
             ProjectionKind::Usage => Arc::new(UsageProjection),
+            ProjectionKind::ShardHealth => Arc::new(ShardHealthProjection::default()),
         }
     }
 }
