@@ -8,6 +8,7 @@
 //!
 //! **Architecture invariant:** projectors produce to Kafka only to dead-letter a record.
 
+mod billing;
 mod error;
 pub mod health;
 mod offsets;
@@ -15,6 +16,7 @@ mod projection;
 mod usage;
 mod worker;
 
+pub use billing::BillingProjection;
 pub use error::Error;
 pub use health::ShardHealthProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
@@ -33,6 +35,9 @@ pub enum ProjectionKind {
     /// `shard_health` → `shard_health_companies` and `shard_health_minutes` in the control
     /// database (docs/shard-health.md).
     ShardHealth,
+    /// `billing` → `price_books`, `price_book_tiers` and `company_tiers` in a shard database,
+    /// which `billing_statements` prices monthly usage from.
+    Billing,
 }
 
 impl ProjectionKind {
@@ -41,6 +46,7 @@ impl ProjectionKind {
         match self {
             ProjectionKind::Usage => trestle_store::Database::Shard,
             ProjectionKind::ShardHealth => trestle_store::Database::Control,
+            ProjectionKind::Billing => trestle_store::Database::Shard,
         }
     }
 
@@ -49,6 +55,7 @@ impl ProjectionKind {
         match self {
             ProjectionKind::Usage => Arc::new(UsageProjection),
             ProjectionKind::ShardHealth => Arc::new(ShardHealthProjection::default()),
+            ProjectionKind::Billing => Arc::new(BillingProjection),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The usage projector against real Kafka and Postgres.
 
+mod billing;
 mod dead_letters;
 mod exactly_once;
 mod isolation;
