@@ -29,6 +29,32 @@ enum Command {
     /// Apply the control migrations to the control database and the shard migrations to every
     /// configured shard database.
     Migrate,
+    /// Print a company's tenant routing (region, shard, cloud project, isolation, tier) from
+    /// the control database.
+    Route {
+        /// The company id.
+        company_id: uuid::Uuid,
+    },
+    /// The cloud-project pool: list it, or set a project's maintenance switch or notebook limit
+    /// (operator settings the pool projection never overwrites).
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Every cloud project: notebooks against the limit, status, today's requests.
+    List,
+    /// Take a project out of (`on`) or back into (`off`) the pool for new notebooks.
+    Maintenance {
+        project_id: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Set a project's notebook limit.
+    Limit { project_id: String, notebooks: i32 },
 }
 
 /// Configuration of the admin tool.
@@ -90,15 +116,98 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let control = &config.control;
-            trestle_store::migrate_control(control).await.with_context(|| {
-                format!("migrating {}", trestle_store::redact(&control.owner_url))
-            })?;
+            trestle_store::migrate_control(control)
+                .await
+                .with_context(|| {
+                    format!("migrating {}", trestle_store::redact(&control.owner_url))
+                })?;
             println!("migrated {}", trestle_store::redact(&control.owner_url));
             for shard in &config.shards {
                 trestle_store::migrate_shard(shard).await.with_context(|| {
                     format!("migrating {}", trestle_store::redact(&shard.owner_url))
                 })?;
                 println!("migrated {}", trestle_store::redact(&shard.owner_url));
+            }
+        }
+        Command::Route { company_id } => {
+            let pool = trestle_store::connect(&config.control).await?;
+            let route = trestle_projector::routing::lookup(&pool, company_id)
+                .await
+                .context("reading tenant_routing")?
+                .with_context(|| {
+                    format!(
+                        "no routing for company {company_id} (not registered or provisioned yet)"
+                    )
+                })?;
+            let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            println!("company          {}", route.company_id);
+            println!("name             {}", show(route.name));
+            println!("tier             {}", show(route.tier));
+            println!("region           {}", show(route.region));
+            println!(
+                "database_shard   {}",
+                show(route.database_shard.map(|s| s.to_string()))
+            );
+            println!("cloud_project    {}", show(route.cloud_project_id));
+            println!("isolation_level  {}", show(route.isolation_level));
+            println!("kb_notebook      {}", show(route.kb_notebook_id));
+            println!(
+                "registered_at    {}",
+                show(route.registered_at.map(|t| t.to_rfc3339()))
+            );
+            println!(
+                "provisioned_at   {}",
+                show(route.provisioned_at.map(|t| t.to_rfc3339()))
+            );
+        }
+        Command::Project { command } => {
+            use trestle_projector::pool;
+            let db = trestle_store::connect(&config.control).await?;
+            match command {
+                ProjectCommand::List => {
+                    let today = pool::today();
+                    println!(
+                        "{:<24} {:<6} {:>10} {:>10} {:<12} requests today",
+                        "project", "region", "notebooks", "limit", "status"
+                    );
+                    for p in pool::projects(&db)
+                        .await
+                        .context("reading cloud_projects")?
+                    {
+                        let requests = pool::requests_on(&db, &p.project_id, today)
+                            .await
+                            .context("reading cloud_project_requests_daily")?
+                            .into_iter()
+                            .map(|(provider, n)| format!("{provider}={n}"))
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        println!(
+                            "{:<24} {:<6} {:>10} {:>10} {:<12} {}",
+                            p.project_id,
+                            p.region.unwrap_or_else(|| "-".into()),
+                            p.notebook_count,
+                            p.notebook_limit,
+                            p.status,
+                            requests
+                        );
+                    }
+                }
+                ProjectCommand::Maintenance { project_id, state } => {
+                    pool::set_maintenance(&db, &project_id, state == "on")
+                        .await
+                        .context("setting maintenance")?;
+                    println!("{project_id}: maintenance {state}");
+                }
+                ProjectCommand::Limit {
+                    project_id,
+                    notebooks,
+                } => {
+                    anyhow::ensure!(notebooks >= 0, "a notebook limit cannot be negative");
+                    pool::set_limit(&db, &project_id, notebooks)
+                        .await
+                        .context("setting the notebook limit")?;
+                    println!("{project_id}: notebook limit {notebooks}");
+                }
             }
         }
     }

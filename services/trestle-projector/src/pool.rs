@@ -1,0 +1,270 @@
+//! The cloud-project pool projection: notebooks per cloud project against its limit (status
+//! active / full / maintenance) and provider calls per project, provider and day, folded from
+//! `notebooks`, `ai-outcomes` and `tenants` into the control database.
+//!
+//! Counting is per notebook, not per event: `pool_notebooks` remembers every notebook id, so a
+//! NotebookCreated counts once and a NotebookArchived frees its place once, even if re-published.
+//! NotebookRecreated is a new notebook (new id) taking a place again; NotebookDemoted changes
+//! no count (the old notebook, when deleted, is archived by its own NotebookArchived).
+//! Requests count once per outcome `event_id` (`cloud_project_request_events`): a re-published
+//! outcome carries the same event id, while two outcomes of one request are two provider calls
+//! and both use the project's quota.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+use trestle_events::{Event, Region};
+use uuid::Uuid;
+
+use crate::projection::{decode_keyed, Applied, Projection, Record, Sourced};
+
+/// `notebooks` + `ai-outcomes` + `tenants` → `cloud_projects`, `pool_notebooks`,
+/// `cloud_project_requests_daily` (control database).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolProjection;
+
+impl Projection for PoolProjection {
+    fn name(&self) -> &'static str {
+        "pool"
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &["notebooks", "ai-outcomes", "tenants"]
+    }
+
+    fn accept(&self, record: &Record) -> Result<Option<Event>, String> {
+        let event = decode_keyed(record)?;
+        Ok(match &event {
+            Event::NotebookCreated(_)
+            | Event::NotebookArchived(_)
+            | Event::NotebookRecreated(_)
+            | Event::TenantProvisioned(_) => Some(event),
+            Event::AiRequestCompleted(c) if c.cloud_project_id.is_some() => Some(event),
+            _ => None,
+        })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: Vec<Sourced>,
+    ) -> BoxFuture<'a, Result<Applied, sqlx::Error>> {
+        Box::pin(async move {
+            let mut batch = Batch::default();
+            for s in events {
+                batch.add(s.event);
+            }
+            let duplicates = batch.apply(conn).await?;
+            Ok(Applied { duplicates })
+        })
+    }
+}
+
+/// A batch's pool changes as parallel arrays, one statement each.
+#[derive(Default)]
+struct Batch {
+    // projects provisioned: (project, region)
+    projects: Vec<String>,
+    project_regions: Vec<Option<String>>,
+    // notebook transitions, in log order: kind is +1 (created / recreated) or -1 (archived)
+    kinds: Vec<i32>,
+    notebooks: Vec<String>,
+    notebook_projects: Vec<String>,
+    notebook_at: Vec<DateTime<Utc>>,
+    // completed requests
+    event_ids: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    request_projects: Vec<String>,
+    providers: Vec<String>,
+}
+
+impl Batch {
+    fn add(&mut self, event: Event) {
+        let mut notebook = |kind: i32, id: String, project: String, at: DateTime<Utc>| {
+            self.kinds.push(kind);
+            self.notebooks.push(id);
+            self.notebook_projects.push(project);
+            self.notebook_at.push(at);
+        };
+        match event {
+            Event::NotebookCreated(e) => {
+                notebook(1, e.notebook_id, e.cloud_project_id, e.meta.occurred_at)
+            }
+            Event::NotebookRecreated(e) => {
+                notebook(1, e.notebook_id, e.cloud_project_id, e.meta.occurred_at)
+            }
+            Event::NotebookArchived(e) => {
+                notebook(-1, e.notebook_id, e.cloud_project_id, e.meta.occurred_at)
+            }
+            Event::TenantProvisioned(e) => {
+                self.projects.push(e.cloud_project_id);
+                self.project_regions
+                    .push((e.region != Region::Unknown).then(|| e.region.as_str().to_owned()));
+            }
+            Event::AiRequestCompleted(e) => {
+                if let Some(project) = e.cloud_project_id {
+                    self.event_ids.push(e.meta.event_id);
+                    self.days.push(e.meta.occurred_at.date_naive());
+                    self.request_projects.push(project);
+                    self.providers.push(e.provider);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the batch; returns how many events changed nothing (already counted).
+    async fn apply(self, conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+        let mut duplicates = 0;
+        if !self.projects.is_empty() {
+            sqlx::query(
+                "INSERT INTO cloud_projects AS p (project_id, region)
+                 SELECT DISTINCT ON (project) project, region
+                   FROM unnest($1::text[], $2::text[]) AS u(project, region)
+                 ON CONFLICT (project_id) DO UPDATE SET
+                     region = coalesce(p.region, EXCLUDED.region), updated_at = now()
+                   WHERE p.region IS NULL AND EXCLUDED.region IS NOT NULL",
+            )
+            .bind(&self.projects)
+            .bind(&self.project_regions)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.kinds.is_empty() {
+            let changed: i64 = sqlx::query_scalar("SELECT apply_pool_notebooks($1, $2, $3, $4)")
+                .bind(&self.kinds)
+                .bind(&self.notebooks)
+                .bind(&self.notebook_projects)
+                .bind(&self.notebook_at)
+                .fetch_one(&mut *conn)
+                .await?;
+            duplicates += self.kinds.len() - changed as usize;
+        }
+        if !self.event_ids.is_empty() {
+            let fresh: i64 = sqlx::query_scalar(
+                "WITH batch AS (
+                   SELECT DISTINCT ON (e) e, d, project, provider
+                     FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[])
+                          AS u(e, d, project, provider)
+                 ),
+                 fresh AS (
+                   INSERT INTO cloud_project_request_events (event_id, day)
+                   SELECT e, d FROM batch
+                   ON CONFLICT (event_id) DO NOTHING
+                   RETURNING event_id
+                 ),
+                 counted AS (
+                   SELECT project, provider, d AS day, count(*) AS n
+                     FROM batch JOIN fresh ON fresh.event_id = batch.e
+                    GROUP BY project, provider, d
+                 ),
+                 projects AS (
+                   INSERT INTO cloud_projects (project_id)
+                   SELECT DISTINCT project FROM counted
+                   ON CONFLICT (project_id) DO NOTHING
+                 ),
+                 upserted AS (
+                   INSERT INTO cloud_project_requests_daily AS r (project_id, provider, day, requests)
+                   SELECT project, provider, day, n FROM counted
+                   ON CONFLICT (project_id, day, provider)
+                     DO UPDATE SET requests = r.requests + EXCLUDED.requests
+                   RETURNING 1
+                 )
+                 SELECT coalesce(sum(n), 0)::int8 FROM counted",
+            )
+            .bind(&self.event_ids)
+            .bind(&self.days)
+            .bind(&self.request_projects)
+            .bind(&self.providers)
+            .fetch_one(&mut *conn)
+            .await?;
+            duplicates += self.event_ids.len() - fresh as usize;
+        }
+        Ok(duplicates)
+    }
+}
+
+/// One cloud project of the pool.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CloudProject {
+    pub project_id: String,
+    pub region: Option<String>,
+    pub notebook_limit: i32,
+    pub notebook_count: i32,
+    /// `active`, `full` (count at or over the limit) or `maintenance` (set by an operator).
+    pub status: String,
+    pub maintenance: bool,
+}
+
+/// One project, if known.
+pub async fn project(pool: &PgPool, project_id: &str) -> Result<Option<CloudProject>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
+           FROM cloud_projects WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Every project, by id.
+pub async fn projects(pool: &PgPool) -> Result<Vec<CloudProject>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
+           FROM cloud_projects ORDER BY project_id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Requests per provider of a project on a day (UTC), by provider.
+pub async fn requests_on(
+    pool: &PgPool,
+    project_id: &str,
+    day: NaiveDate,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT provider, requests FROM cloud_project_requests_daily
+          WHERE project_id = $1 AND day = $2 ORDER BY provider",
+    )
+    .bind(project_id)
+    .bind(day)
+    .fetch_all(pool)
+    .await
+}
+
+/// Operator switch: puts a project in or out of maintenance (a column the projection never
+/// writes, so a rebuild keeps it). Creates the project's row if the pool has not seen it yet.
+pub async fn set_maintenance(pool: &PgPool, project_id: &str, on: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cloud_projects AS p (project_id, maintenance) VALUES ($1, $2)
+         ON CONFLICT (project_id) DO UPDATE SET maintenance = $2, updated_at = now()",
+    )
+    .bind(project_id)
+    .bind(on)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Operator setting: a project's notebook limit (default 50,000). Never written by the
+/// projection.
+pub async fn set_limit(pool: &PgPool, project_id: &str, limit: i32) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cloud_projects AS p (project_id, notebook_limit) VALUES ($1, $2)
+         ON CONFLICT (project_id) DO UPDATE SET notebook_limit = $2, updated_at = now()",
+    )
+    .bind(project_id)
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A UTC calendar day, as `cloud_project_requests_daily` counts them.
+pub type Day = NaiveDate;
+
+/// Today in UTC.
+pub fn today() -> Day {
+    Utc::now().date_naive()
+}

@@ -1,0 +1,229 @@
+//! The routing projection: `tenants` → `tenant_routing` in the control database (company →
+//! region, database shard, cloud project, isolation level, tier), and [`lookup`] to read it.
+//!
+//! Registration and provisioning of one company may be published in either order (different
+//! services publish them). Each event writes only its own columns, and only if it is newer
+//! (`occurred_at`) than the one of its kind already applied; `region` is derived (provisioned,
+//! else registered). So the row is the same whichever arrives first, and a re-published older
+//! event changes nothing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+use trestle_events::{CompanyRegistered, Event, IsolationLevel, Region, TenantProvisioned, Tier};
+use uuid::Uuid;
+
+use crate::projection::{decode_keyed, Applied, Projection, Record, Sourced};
+
+/// `tenants` → `tenant_routing` (control database).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoutingProjection;
+
+impl Projection for RoutingProjection {
+    fn name(&self) -> &'static str {
+        "routing"
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &["tenants"]
+    }
+
+    fn accept(&self, record: &Record) -> Result<Option<Event>, String> {
+        let event = decode_keyed(record)?;
+        match event {
+            Event::CompanyRegistered(_) | Event::TenantProvisioned(_) => Ok(Some(event)),
+            other => Err(format!(
+                "{} does not belong on the tenants topic",
+                other.name()
+            )),
+        }
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: Vec<Sourced>,
+    ) -> BoxFuture<'a, Result<Applied, sqlx::Error>> {
+        Box::pin(async move {
+            let (registered, provisioned) = latest_per_company(events);
+            let duplicates = upsert_registered(conn, registered).await?
+                + upsert_provisioned(conn, provisioned).await?;
+            Ok(Applied { duplicates })
+        })
+    }
+}
+
+/// Where a company lives and what it is entitled to. A field is `None` until the event that
+/// sets it has been projected (name and tier: registration; shard, project, isolation and
+/// notebook: provisioning).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Route {
+    pub company_id: Uuid,
+    /// Provisioned region, or the registered one before provisioning.
+    pub region: Option<String>,
+    pub database_shard: Option<i32>,
+    pub cloud_project_id: Option<String>,
+    /// `shared` or `dedicated`.
+    pub isolation_level: Option<String>,
+    pub tier: Option<String>,
+    pub name: Option<String>,
+    pub kb_notebook_id: Option<String>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub provisioned_at: Option<DateTime<Utc>>,
+}
+
+/// The company's route, if any event of it was projected.
+pub async fn lookup(pool: &PgPool, company: Uuid) -> Result<Option<Route>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT company_id, region, database_shard, cloud_project_id, isolation_level, tier,
+                name, kb_notebook_id, registered_at, provisioned_at
+           FROM tenant_routing WHERE company_id = $1",
+    )
+    .bind(company)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A batch's latest registration and latest provisioning per company (by `occurred_at`; on a
+/// tie the later in the log, which is the order `events` arrive in per partition).
+fn latest_per_company(
+    events: Vec<Sourced>,
+) -> (
+    HashMap<Uuid, CompanyRegistered>,
+    HashMap<Uuid, TenantProvisioned>,
+) {
+    let mut registered: HashMap<Uuid, CompanyRegistered> = HashMap::new();
+    let mut provisioned: HashMap<Uuid, TenantProvisioned> = HashMap::new();
+    for s in events {
+        match s.event {
+            Event::CompanyRegistered(e) => {
+                let newer = registered
+                    .get(&e.meta.company_id)
+                    .is_none_or(|old| e.meta.occurred_at >= old.meta.occurred_at);
+                if newer {
+                    registered.insert(e.meta.company_id, e);
+                }
+            }
+            Event::TenantProvisioned(e) => {
+                let newer = provisioned
+                    .get(&e.meta.company_id)
+                    .is_none_or(|old| e.meta.occurred_at >= old.meta.occurred_at);
+                if newer {
+                    provisioned.insert(e.meta.company_id, e);
+                }
+            }
+            _ => {}
+        }
+    }
+    (registered, provisioned)
+}
+
+fn region(r: Region) -> Option<String> {
+    (r != Region::Unknown).then(|| r.as_str().to_owned())
+}
+
+fn tier(t: Tier) -> Option<String> {
+    (t != Tier::Unknown).then(|| t.as_str().to_owned())
+}
+
+fn isolation(i: IsolationLevel) -> Option<String> {
+    (i != IsolationLevel::Unknown).then(|| i.as_str().to_owned())
+}
+
+/// Registrations in one statement; returns how many were older than what is stored.
+async fn upsert_registered(
+    conn: &mut PgConnection,
+    latest: HashMap<Uuid, CompanyRegistered>,
+) -> Result<usize, sqlx::Error> {
+    if latest.is_empty() {
+        return Ok(0);
+    }
+    let n = latest.len();
+    let (mut ids, mut regions, mut tiers, mut names, mut at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, e) in latest {
+        ids.push(id);
+        regions.push(region(e.region));
+        tiers.push(tier(e.tier));
+        names.push(e.name);
+        at.push(e.meta.occurred_at);
+    }
+    // A symbol this build does not know (`unknown`) keeps what is stored.
+    let written = sqlx::query(
+        "INSERT INTO tenant_routing AS t (company_id, registered_region, tier, name, registered_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         ON CONFLICT (company_id) DO UPDATE SET
+             registered_region = coalesce(EXCLUDED.registered_region, t.registered_region),
+             tier = coalesce(EXCLUDED.tier, t.tier),
+             name = EXCLUDED.name,
+             registered_at = EXCLUDED.registered_at,
+             updated_at = now()
+           WHERE t.registered_at IS NULL OR EXCLUDED.registered_at >= t.registered_at",
+    )
+    .bind(&ids)
+    .bind(&regions)
+    .bind(&tiers)
+    .bind(&names)
+    .bind(&at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n - written as usize)
+}
+
+/// Provisionings in one statement; returns how many were older than what is stored.
+async fn upsert_provisioned(
+    conn: &mut PgConnection,
+    latest: HashMap<Uuid, TenantProvisioned>,
+) -> Result<usize, sqlx::Error> {
+    if latest.is_empty() {
+        return Ok(0);
+    }
+    let n = latest.len();
+    let (mut ids, mut regions, mut shards, mut projects, mut levels, mut notebooks, mut at) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (id, e) in latest {
+        ids.push(id);
+        regions.push(region(e.region));
+        shards.push(e.database_shard);
+        projects.push(e.cloud_project_id);
+        levels.push(isolation(e.isolation_level));
+        notebooks.push(e.kb_notebook_id);
+        at.push(e.meta.occurred_at);
+    }
+    let written = sqlx::query(
+        "INSERT INTO tenant_routing AS t (company_id, provisioned_region, database_shard,
+             cloud_project_id, isolation_level, kb_notebook_id, provisioned_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::text[],
+                              $6::text[], $7::timestamptz[])
+         ON CONFLICT (company_id) DO UPDATE SET
+             provisioned_region = coalesce(EXCLUDED.provisioned_region, t.provisioned_region),
+             database_shard = EXCLUDED.database_shard,
+             cloud_project_id = EXCLUDED.cloud_project_id,
+             isolation_level = coalesce(EXCLUDED.isolation_level, t.isolation_level),
+             kb_notebook_id = EXCLUDED.kb_notebook_id,
+             provisioned_at = EXCLUDED.provisioned_at,
+             updated_at = now()
+           WHERE t.provisioned_at IS NULL OR EXCLUDED.provisioned_at >= t.provisioned_at",
+    )
+    .bind(&ids)
+    .bind(&regions)
+    .bind(&shards)
+    .bind(&projects)
+    .bind(&levels)
+    .bind(&notebooks)
+    .bind(&at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n - written as usize)
+}
