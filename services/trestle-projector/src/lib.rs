@@ -12,7 +12,9 @@ mod billing;
 mod error;
 pub mod health;
 mod offsets;
+pub mod pool;
 mod projection;
+pub mod routing;
 mod usage;
 mod worker;
 
@@ -20,7 +22,11 @@ pub use billing::BillingProjection;
 pub use error::Error;
 pub use health::ShardHealthProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
-pub use usage::{period_starts, UsageProjection};
+pub use pool::PoolProjection;
+pub use routing::RoutingProjection;
+pub use usage::{
+    default_shard, period_starts, ShardedUsageProjection, UsageProjection, UsageShardConfig,
+};
 pub use worker::run_projection;
 
 use std::sync::Arc;
@@ -38,6 +44,11 @@ pub enum ProjectionKind {
     /// `billing` → `price_books`, `price_book_tiers` and `company_tiers` in a shard database,
     /// which `billing_statements` prices monthly usage from.
     Billing,
+    /// `routing` → `tenant_routing` in the control database (docs/tenancy.md).
+    Routing,
+    /// `pool` → `cloud_projects` and `cloud_project_requests_daily` in the control database
+    /// (docs/tenancy.md).
+    Pool,
 }
 
 impl ProjectionKind {
@@ -47,6 +58,7 @@ impl ProjectionKind {
             ProjectionKind::Usage => trestle_store::Database::Shard,
             ProjectionKind::ShardHealth => trestle_store::Database::Control,
             ProjectionKind::Billing => trestle_store::Database::Shard,
+            ProjectionKind::Routing | ProjectionKind::Pool => trestle_store::Database::Control,
         }
     }
 
@@ -56,6 +68,8 @@ impl ProjectionKind {
             ProjectionKind::Usage => Arc::new(UsageProjection),
             ProjectionKind::ShardHealth => Arc::new(ShardHealthProjection::default()),
             ProjectionKind::Billing => Arc::new(BillingProjection),
+            ProjectionKind::Routing => Arc::new(RoutingProjection),
+            ProjectionKind::Pool => Arc::new(PoolProjection),
         }
     }
 }
@@ -67,7 +81,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     config.projection.database().migrate(&config.postgres).await?;
-    let projection = config.projection.projection();
+    let projection = match (&config.shard, config.projection) {
+        (None, kind) => kind.projection(),
+        (Some(shard), ProjectionKind::Usage) => {
+            Arc::new(ShardedUsageProjection::connect(shard).await?) as Arc<dyn Projection>
+        }
+        (Some(_), kind) => {
+            anyhow::bail!("`shard` is a setting of the usage projection only, not {kind:?}")
+        }
+    };
     run_projection(config, projection, shutdown).await
 }
 
@@ -96,6 +118,9 @@ pub struct ProjectorConfig {
     #[serde(skip)]
     pub offsets: OffsetStore,
     pub telemetry: trestle_telemetry::TelemetryOptions,
+    /// Usage only: apply just the usage routed to this shard (docs/tenancy.md). Unset: apply
+    /// every company's usage.
+    pub shard: Option<UsageShardConfig>,
 }
 
 impl Default for ProjectorConfig {
@@ -110,6 +135,7 @@ impl Default for ProjectorConfig {
             batch_max_wait_ms: 50,
             offsets: OffsetStore::Postgres,
             telemetry: Default::default(),
+            shard: None,
         }
     }
 }
