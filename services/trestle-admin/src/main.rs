@@ -1,6 +1,8 @@
 //! `trestle-admin`: operator commands — apply `topics.toml` to the broker, migrate the control
 //! and shard databases.
 
+mod price_book;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -40,6 +42,12 @@ enum Command {
     Project {
         #[command(subcommand)]
         command: ProjectCommand,
+    },
+    /// The versioned price book statements are priced from: publish a new version, or print
+    /// the latest (docs/billing.md).
+    PriceBook {
+        #[command(subcommand)]
+        command: price_book::PriceBookCommand,
     },
 }
 
@@ -114,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("{name:<32} {what}");
             }
         }
+        Command::PriceBook { command } => price_book::run(&config.kafka, command).await?,
         Command::Migrate => {
             let control = &config.control;
             trestle_store::migrate_control(control)

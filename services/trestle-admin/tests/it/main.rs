@@ -1,0 +1,3 @@
+//! The admin CLI against the real local Kafka.
+
+mod price_book;
