@@ -4,4 +4,6 @@ mod billing;
 mod dead_letters;
 mod exactly_once;
 mod isolation;
+mod pool;
+mod routing;
 mod support;
