@@ -14,6 +14,7 @@ pub mod health;
 mod offsets;
 pub mod pool;
 mod projection;
+pub mod rebuild;
 pub mod routing;
 mod usage;
 mod worker;
@@ -22,6 +23,7 @@ pub use billing::BillingProjection;
 pub use error::Error;
 pub use health::ShardHealthProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
+pub use rebuild::{rebuild, RebuildMode, RebuildOptions, RebuildReport};
 pub use pool::PoolProjection;
 pub use routing::RoutingProjection;
 pub use usage::{

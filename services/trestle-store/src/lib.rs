@@ -160,3 +160,81 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+impl Database {
+    /// This kind's migrations.
+    pub fn migrator(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Database::Shard => &SHARD_MIGRATIONS,
+            Database::Control => &CONTROL_MIGRATIONS,
+        }
+    }
+
+    /// Applies this kind's migrations into `schema` (which must exist) instead of `public`, as
+    /// the owning role: the migration SQL is schema-unqualified, so it runs on a connection
+    /// whose `search_path` is `schema` alone. Used by projection rebuilds.
+    pub async fn migrate_in_schema(
+        self,
+        options: &PostgresOptions,
+        schema: &str,
+    ) -> Result<(), Error> {
+        let pool = connect_url(&options.owner_url, 1, options, Some(schema)).await?;
+        let result = self
+            .migrator()
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migrate {
+                url: format!("{} (schema {schema})", redact(&options.owner_url)),
+                source,
+            });
+        pool.close().await;
+        result
+    }
+}
+
+/// Opens an application-role pool whose connections resolve unqualified names in `schema`
+/// alone (`search_path`), e.g. to project into a rebuild schema with the live code.
+pub async fn connect_in_schema(options: &PostgresOptions, schema: &str) -> Result<PgPool, Error> {
+    connect_url(&options.url, options.max_connections, options, Some(schema)).await
+}
+
+/// Opens a pool of the owning role (DDL: schemas, renames), with the default `search_path`
+/// or `schema` alone.
+pub async fn connect_owner(
+    options: &PostgresOptions,
+    max_connections: u32,
+    schema: Option<&str>,
+) -> Result<PgPool, Error> {
+    connect_url(&options.owner_url, max_connections, options, schema).await
+}
+
+/// The role name in a connection URL (e.g. `trestle_app`), for grants.
+pub fn role_of(url: &str) -> Result<String, Error> {
+    let parsed: sqlx::postgres::PgConnectOptions = url.parse().map_err(|source| Error::Connect {
+        url: redact(url),
+        source,
+    })?;
+    Ok(parsed.get_username().to_owned())
+}
+
+async fn connect_url(
+    url: &str,
+    max_connections: u32,
+    options: &PostgresOptions,
+    schema: Option<&str>,
+) -> Result<PgPool, Error> {
+    let connect_error = |source| Error::Connect {
+        url: redact(url),
+        source,
+    };
+    let mut connect: sqlx::postgres::PgConnectOptions = url.parse().map_err(connect_error)?;
+    if let Some(schema) = schema {
+        connect = connect.options([("search_path", schema)]);
+    }
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms))
+        .connect_with(connect)
+        .await
+        .map_err(connect_error)
+}

@@ -5,5 +5,6 @@ mod dead_letters;
 mod exactly_once;
 mod isolation;
 mod pool;
+mod rebuild;
 mod routing;
 mod support;
