@@ -360,15 +360,18 @@ async fn usage_counts_once_across_shards_when_projectors_disagree_about_a_provis
             )
         })
         .collect();
-    // Usage both before and while the projectors run.
+    // Shard 0's projector alone decides the first half (by the default rule: it knows nothing).
+    let (stop0, handle0) = spawn(shard_config(&topics, &shards[0], &control, 0));
     publish_all(&producer, &events[..300]).await;
-    let (stops, handles): (Vec<_>, Vec<_>) = (0..2)
-        .map(|i| spawn(shard_config(&topics, &shards[i], &control, i as i32)))
-        .unzip();
+    wait_caught_up(&topics, &pools[0], &["usage"]).await;
+    // Then shard 1's projector, which knows the provisioning, joins; the second half follows.
+    let (stop1, handle1) = spawn(shard_config(&topics, &shards[1], &control, 1));
+    wait_caught_up(&topics, &pools[1], &["tenants", "usage"]).await;
     publish_all(&producer, &events[300..]).await;
     for pool in &pools {
         wait_caught_up(&topics, pool, &["usage"]).await;
     }
+    let (stops, handles) = (vec![stop0, stop1], vec![handle0, handle1]);
 
     let keys = [
         shard_keys(&pools[0], &companies).await,
@@ -387,6 +390,14 @@ async fn usage_counts_once_across_shards_when_projectors_disagree_about_a_provis
         .collect();
     let counted: BTreeSet<String> = keys[0].union(&keys[1]).cloned().collect();
     assert_eq!(counted, published, "every usage record is counted by one shard");
+    // Rows decided before the provisioning was known stay where the default rule put them;
+    // from then on the company's usage goes to its provisioned shard.
+    let key = |e: &Event| match e {
+        Event::UsageRecorded(u) => u.idempotency_key.clone(),
+        _ => unreachable!(),
+    };
+    assert!(events[..300].iter().all(|e| keys[0].contains(&key(e))));
+    assert!(events[300..].iter().all(|e| keys[1].contains(&key(e))));
 
     for s in stops {
         let _ = s.send(());
