@@ -79,7 +79,10 @@ fn completed(company: Uuid, provider: &str, project: Option<&str>, day: NaiveDat
 
 /// (count, limit, status) of a project.
 async fn state(db: &sqlx::PgPool, project: &str) -> (i32, i32, String) {
-    let p = pool::project(db, project).await.unwrap().expect("project known");
+    let p = pool::project(db, project)
+        .await
+        .unwrap()
+        .expect("project known");
     (p.notebook_count, p.notebook_limit, p.status)
 }
 

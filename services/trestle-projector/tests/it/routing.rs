@@ -109,8 +109,14 @@ async fn routing_is_the_same_whichever_of_registration_and_provisioning_comes_fi
     let pool = trestle_store::connect(&db.options).await.unwrap();
     wait_caught_up(&topics, &pool, &["tenants"]).await;
 
-    let route_a = routing::lookup(&pool, a).await.unwrap().expect("a is routed");
-    let route_b = routing::lookup(&pool, b).await.unwrap().expect("b is routed");
+    let route_a = routing::lookup(&pool, a)
+        .await
+        .unwrap()
+        .expect("a is routed");
+    let route_b = routing::lookup(&pool, b)
+        .await
+        .unwrap()
+        .expect("b is routed");
     assert_eq!(route_a.region.as_deref(), Some("us"));
     assert_eq!(route_a.database_shard, Some(1));
     assert_eq!(route_a.cloud_project_id.as_deref(), Some("gcp-7"));
@@ -292,7 +298,10 @@ async fn each_company_s_usage_lands_in_exactly_one_shard_its_routed_one() {
             })
             .collect();
         assert_eq!(records, published.len() as i64);
-        assert_eq!(quantity_milli, published.iter().map(|u| u.quantity_milli).sum::<i64>());
+        assert_eq!(
+            quantity_milli,
+            published.iter().map(|u| u.quantity_milli).sum::<i64>()
+        );
         assert_eq!(cost, want[c].1);
     }
     let total: i64 = got.iter().flat_map(|g| g.values()).map(|r| r.0).sum();
@@ -389,7 +398,10 @@ async fn usage_counts_once_across_shards_when_projectors_disagree_about_a_provis
         })
         .collect();
     let counted: BTreeSet<String> = keys[0].union(&keys[1]).cloned().collect();
-    assert_eq!(counted, published, "every usage record is counted by one shard");
+    assert_eq!(
+        counted, published,
+        "every usage record is counted by one shard"
+    );
     // Rows decided before the provisioning was known stay where the default rule put them;
     // from then on the company's usage goes to its provisioned shard.
     let key = |e: &Event| match e {
