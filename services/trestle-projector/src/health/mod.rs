@@ -63,8 +63,20 @@ impl Projection for ShardHealthProjection {
         events: Vec<Sourced>,
     ) -> BoxFuture<'a, Result<Applied, sqlx::Error>> {
         Box::pin(async move {
+            // The loop can hand over one record twice in a batch: it seeks a newly assigned
+            // partition to its stored offset after it already took the batch's first record,
+            // which the consumer then delivers again, and its offset filter only drops records
+            // below the stored offset. Counts have no idempotency key to catch that, so drop a
+            // repeated log position here.
+            let before = events.len();
+            let mut seen = BTreeSet::new();
+            let events: Vec<Sourced> = events
+                .into_iter()
+                .filter(|s| seen.insert((s.topic.clone(), s.partition, s.offset)))
+                .collect();
+            let duplicates = before - events.len();
             if events.is_empty() {
-                return Ok(Applied::default());
+                return Ok(Applied { duplicates });
             }
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(LOCK_KEY)
@@ -82,7 +94,7 @@ impl Projection for ShardHealthProjection {
                     .execute(&mut *conn)
                     .await?;
             }
-            Ok(Applied::default())
+            Ok(Applied { duplicates })
         })
     }
 }
@@ -455,21 +467,21 @@ fn window(minutes: u32, m: Minute) -> WindowHealth {
 /// The report as a table for people (`trestle-admin shard-health`).
 pub fn render(report: &[ShardHealth]) -> String {
     let mut out = format!(
-        "{:>7} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}\n",
+        "{:>10} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}\n",
         "shard", "companies", "window", "req/min", "requests", "errors", "throttled", "error%",
         "p50 ms", "p99 ms"
     );
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
     for s in report {
         let shard = if s.shard == UNASSIGNED_SHARD {
-            "unassig".to_string()
+            "unassigned".to_string()
         } else {
             s.shard.to_string()
         };
         for w in &s.windows {
             let _ = writeln!(
                 out,
-                "{:>7} {:>9} {:>7} {:>9.1} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}",
+                "{:>10} {:>9} {:>7} {:>9.1} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}",
                 shard,
                 s.companies,
                 format!("{}m", w.minutes),

@@ -3,6 +3,7 @@
 mod billing;
 mod dead_letters;
 mod exactly_once;
+mod health;
 mod isolation;
 mod pool;
 mod rebuild;
