@@ -59,9 +59,9 @@ impl Projection for BillingProjection {
             for s in events {
                 match s.event {
                     Event::PriceBookPublished(book) => {
-                        if !insert_price_book(conn, &book, &s.topic, s.partition, s.offset).await? {
-                            duplicates += 1;
-                        }
+                        let fresh =
+                            insert_price_book(conn, &book, &s.topic, s.partition, s.offset).await?;
+                        duplicates += usize::from(!fresh);
                     }
                     Event::CompanyRegistered(c) => {
                         registrations.topic = s.topic;

@@ -11,14 +11,20 @@ use trestle_testkit::TestTopics;
 fn admin(topics: &TestTopics, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trestle-admin"))
         .args(args)
-        .env("TRESTLE_KAFKA__BOOTSTRAP_SERVERS", &topics.options.bootstrap_servers)
+        .env(
+            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
+            &topics.options.bootstrap_servers,
+        )
         .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
         .output()
         .expect("run trestle-admin")
 }
 
 fn publish(topics: &TestTopics, file: &Path) -> Output {
-    admin(topics, &["price-book", "publish", "--file", file.to_str().unwrap()])
+    admin(
+        topics,
+        &["price-book", "publish", "--file", file.to_str().unwrap()],
+    )
 }
 
 /// The example file with its version and effective date replaced.
@@ -51,7 +57,10 @@ async fn publishes_only_a_version_newer_than_the_latest_on_the_topic() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let out = text(&first.stdout);
     assert!(out.contains("published price book version 1"), "{out}");
-    assert!(out.contains("professional") && out.contains("$199.000000"), "{out}");
+    assert!(
+        out.contains("professional") && out.contains("$199.000000"),
+        "{out}"
+    );
 
     // The same version again, read back from the topic: refused.
     let again = publish(&topics, &example(dir.path(), 1, "2026-01-01"));
@@ -64,11 +73,19 @@ async fn publishes_only_a_version_newer_than_the_latest_on_the_topic() {
     // A newer version starting before the latest one: refused.
     let earlier = publish(&topics, &example(dir.path(), 2, "2025-12-01"));
     assert!(!earlier.status.success());
-    assert!(text(&earlier.stderr).contains("before"), "{}", text(&earlier.stderr));
+    assert!(
+        text(&earlier.stderr).contains("before"),
+        "{}",
+        text(&earlier.stderr)
+    );
     // Not the first of a month: refused before anything is read or published.
     let mid = publish(&topics, &example(dir.path(), 2, "2026-02-15"));
     assert!(!mid.status.success());
-    assert!(text(&mid.stderr).contains("not the start of a month"), "{}", text(&mid.stderr));
+    assert!(
+        text(&mid.stderr).contains("not the start of a month"),
+        "{}",
+        text(&mid.stderr)
+    );
 
     let second = publish(&topics, &example(dir.path(), 2, "2026-02-01"));
     assert!(second.status.success(), "{}", text(&second.stderr));
@@ -85,13 +102,15 @@ async fn publishes_only_a_version_newer_than_the_latest_on_the_topic() {
     .await;
     let versions: Vec<(Option<Vec<u8>>, i32)> = records
         .into_iter()
-        .map(|r| match trestle_events::decode(&r.payload.unwrap()).unwrap() {
-            Event::PriceBookPublished(b) => {
-                assert!(b.meta.is_platform());
-                (r.key, b.version)
-            }
-            other => panic!("{other:?}"),
-        })
+        .map(
+            |r| match trestle_events::decode(&r.payload.unwrap()).unwrap() {
+                Event::PriceBookPublished(b) => {
+                    assert!(b.meta.is_platform());
+                    (r.key, b.version)
+                }
+                other => panic!("{other:?}"),
+            },
+        )
         .collect();
     let key = Some(b"price-book".to_vec());
     assert_eq!(versions, vec![(key.clone(), 1), (key, 2)]);

@@ -243,7 +243,8 @@ pub fn full() -> Vec<Event> {
         PriceBookPublished {
             meta: platform_meta(21),
             version: 2,
-            effective_from: DateTime::from_timestamp_micros(1_767_225_600_000_000).expect("2026-01-01"),
+            effective_from: DateTime::from_timestamp_micros(1_767_225_600_000_000)
+                .expect("2026-01-01"),
             starter_price_micro_usd: 99_000_000,
             professional_price_micro_usd: 199_000_000,
             premium_price_micro_usd: 349_000_000,

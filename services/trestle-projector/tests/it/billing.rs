@@ -64,13 +64,7 @@ fn registered(company: Uuid, tier: Tier, when: DateTime<Utc>) -> Event {
 
 /// A gemini-pro usage increment of `cost` micro-USD at `when`.
 fn used(company: Uuid, cost: i64, when: DateTime<Utc>) -> Event {
-    let mut event = usage(
-        company,
-        Uuid::now_v7(),
-        Meter::GeminiProQueries,
-        1000,
-        cost,
-    );
+    let mut event = usage(company, Uuid::now_v7(), Meter::GeminiProQueries, 1000, cost);
     event.meta_mut().occurred_at = when;
     event
 }
@@ -97,8 +91,7 @@ async fn wait_offsets(topics: &TestTopics, pool: &sqlx::PgPool, projector: &str,
                     let stored = stored_offsets(pool, projector, &topic).await;
                     end.iter()
                         .all(|(p, high)| {
-                            *high == 0
-                                || stored.iter().any(|(sp, so)| sp == p && so >= high)
+                            *high == 0 || stored.iter().any(|(sp, so)| sp == p && so >= high)
                         })
                         .then_some(())
                 }
@@ -144,7 +137,9 @@ const STATEMENT: &str = "SELECT company_id, month, tier, price_book_version, tie
 
 /// Every statement `company` can read, as that tenant (trestle_app, row-level security).
 async fn statements(pool: &sqlx::PgPool, company: Uuid) -> Vec<Statement> {
-    let mut tx = trestle_store::begin_for_tenant(pool, company).await.unwrap();
+    let mut tx = trestle_store::begin_for_tenant(pool, company)
+        .await
+        .unwrap();
     let rows = sqlx::query_as(&format!("{STATEMENT} ORDER BY company_id, month"))
         .fetch_all(&mut *tx)
         .await
@@ -248,7 +243,11 @@ async fn a_statement_is_the_tier_price_plus_the_marked_up_overage_of_the_months_
     // A month without usage still owes the tier price.
     let feb = statement(&pool, pro, month(2025, 2)).await;
     assert_eq!(
-        (feb.ai_cost_micro_usd, feb.total_due_micro_usd, feb.price_book_version),
+        (
+            feb.ai_cost_micro_usd,
+            feb.total_due_micro_usd,
+            feb.price_book_version
+        ),
         (0, Some(199_000_000), Some(1))
     );
 
@@ -301,16 +300,28 @@ async fn a_later_price_book_prices_the_later_months_and_not_the_earlier_ones() {
     // February: version 1 ($199, $50 included, +50 %): $20 over, charged $30.
     assert_eq!(
         summary(statement(&pool, company, month(2025, 2)).await),
-        (Some(1), Some(199_000_000), Some(30_000_000), Some(229_000_000))
+        (
+            Some(1),
+            Some(199_000_000),
+            Some(30_000_000),
+            Some(229_000_000)
+        )
     );
     // March, the same usage: version 2 ($249, $60 included, +100 %): $10 over, charged $20.
     assert_eq!(
         summary(statement(&pool, company, month(2025, 3)).await),
-        (Some(2), Some(249_000_000), Some(20_000_000), Some(269_000_000))
+        (
+            Some(2),
+            Some(249_000_000),
+            Some(20_000_000),
+            Some(269_000_000)
+        )
     );
     // April onwards stays on version 2.
     assert_eq!(
-        statement(&pool, company, month(2025, 4)).await.price_book_version,
+        statement(&pool, company, month(2025, 4))
+            .await
+            .price_book_version,
         Some(2)
     );
 
@@ -346,7 +357,8 @@ async fn a_tenant_reads_only_its_own_statements() {
         let seen = statements(&pool, company).await;
         assert!(!seen.is_empty());
         assert!(
-            seen.iter().all(|s| s.company_id == company && s.tier == tier),
+            seen.iter()
+                .all(|s| s.company_id == company && s.tier == tier),
             "{company} read {seen:?}"
         );
     }
@@ -368,7 +380,11 @@ async fn a_tenant_reads_only_its_own_statements() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(write.rows_affected(), 0, "another tenant's tier is invisible");
+    assert_eq!(
+        write.rows_affected(),
+        0,
+        "another tenant's tier is invisible"
+    );
     drop(tx);
     // The view reads with the reader's rights, and the tier table's policy binds everyone.
     let (invoker, rls, forced): (bool, bool, bool) = sqlx::query_as(
@@ -401,13 +417,14 @@ async fn billing_state(pool: &sqlx::PgPool, companies: &[Uuid]) -> Vec<String> {
     .map(|r| format!("{r:?}"))
     .collect();
     for company in companies {
-        let mut tx = trestle_store::begin_for_tenant(pool, *company).await.unwrap();
-        let rows: Vec<(Uuid, String, DateTime<Utc>, Uuid)> = sqlx::query_as(
-            "SELECT company_id, tier, registered_at, event_id FROM company_tiers",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+        let mut tx = trestle_store::begin_for_tenant(pool, *company)
+            .await
+            .unwrap();
+        let rows: Vec<(Uuid, String, DateTime<Utc>, Uuid)> =
+            sqlx::query_as("SELECT company_id, tier, registered_at, event_id FROM company_tiers")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
         out.extend(rows.into_iter().map(|r| format!("{r:?}")));
     }
     out
@@ -423,7 +440,11 @@ async fn billing_offsets_are_exact_across_a_restart_and_replayed_events_change_n
         .iter()
         .zip(Tier::ALL.iter().cycle())
         .map(|(c, t)| {
-            let tier = if *t == Tier::Unknown { Tier::Starter } else { *t };
+            let tier = if *t == Tier::Unknown {
+                Tier::Starter
+            } else {
+                *t
+            };
             registered(*c, tier, at(2025, 1, 7))
         })
         .collect();
@@ -467,7 +488,11 @@ async fn billing_offsets_are_exact_across_a_restart_and_replayed_events_change_n
             .into_iter()
             .filter(|(_, high)| *high > 0)
             .collect();
-        assert_eq!(stored_offsets(&pool, "billing", &topic).await, end, "{name}");
+        assert_eq!(
+            stored_offsets(&pool, "billing", &topic).await,
+            end,
+            "{name}"
+        );
     }
     // The invalid book went to the dead-letter topic, not into the table.
     let dead = trestle_testkit::read_topic(
