@@ -251,9 +251,12 @@ pub(crate) async fn apply_batch(
     let mut fresh = 0usize;
     for record in batch {
         let key = (record.topic.clone(), record.partition);
-        let from = stored.get(&key).copied().unwrap_or(0);
+        // Below the stored offset: applied by an earlier transaction. Below what this batch
+        // already took: the same record again (a seek on assignment re-fetches what was
+        // buffered), so it is passed over rather than applied twice.
+        let from = next.get(&key).copied().unwrap_or(0);
         if record.offset < from {
-            continue; // already applied by an earlier transaction
+            continue;
         }
         fresh += 1;
         let e = next.entry(key).or_insert(0);
