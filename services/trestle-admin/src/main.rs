@@ -49,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         command: price_book::PriceBookCommand,
     },
+    /// Per database shard: companies, requests per minute, error rate, p50 and p99 provider
+    /// latency over the last complete minutes (docs/shard-health.md).
+    ShardHealth {
+        /// Window lengths in minutes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "5,60")]
+        window_minutes: Vec<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +225,17 @@ async fn main() -> anyhow::Result<()> {
                     println!("{project_id}: notebook limit {notebooks}");
                 }
             }
+        }
+        Command::ShardHealth { window_minutes } => {
+            anyhow::ensure!(
+                window_minutes.iter().all(|w| (1..=1440).contains(w)),
+                "a window is 1 to 1440 minutes (minutes are kept for a day)"
+            );
+            let db = trestle_store::connect(&config.control).await?;
+            let report = trestle_projector::health::report(&db, chrono::Utc::now(), &window_minutes)
+                .await
+                .context("reading shard_health_minutes")?;
+            print!("{}", trestle_projector::health::render(&report));
         }
     }
     Ok(())
