@@ -232,9 +232,10 @@ async fn main() -> anyhow::Result<()> {
                 "a window is 1 to 1440 minutes (minutes are kept for a day)"
             );
             let db = trestle_store::connect(&config.control).await?;
-            let report = trestle_projector::health::report(&db, chrono::Utc::now(), &window_minutes)
-                .await
-                .context("reading shard_health_minutes")?;
+            let report =
+                trestle_projector::health::report(&db, chrono::Utc::now(), &window_minutes)
+                    .await
+                    .context("reading shard_health_minutes")?;
             print!("{}", trestle_projector::health::render(&report));
         }
     }

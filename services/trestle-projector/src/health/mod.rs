@@ -227,7 +227,9 @@ async fn apply_outcomes(
             .get(&meta.company_id)
             .copied()
             .unwrap_or(UNASSIGNED_SHARD);
-        let m = fresh.entry((shard, minute_of(meta.occurred_at))).or_default();
+        let m = fresh
+            .entry((shard, minute_of(meta.occurred_at)))
+            .or_default();
         match e {
             Event::AiRequestCompleted(c) => {
                 m.completed += 1;
@@ -416,7 +418,10 @@ pub async fn report(
     let mut minutes: BTreeMap<i32, Vec<(DateTime<Utc>, Minute)>> = BTreeMap::new();
     for row in rows {
         let (shard, at) = (row.database_shard, row.minute);
-        minutes.entry(shard).or_default().push((at, row.into_minute()?));
+        minutes
+            .entry(shard)
+            .or_default()
+            .push((at, row.into_minute()?));
     }
     let shards: BTreeSet<i32> = companies.keys().chain(minutes.keys()).copied().collect();
     let mut out = Vec::with_capacity(shards.len());
@@ -468,8 +473,16 @@ fn window(minutes: u32, m: Minute) -> WindowHealth {
 pub fn render(report: &[ShardHealth]) -> String {
     let mut out = format!(
         "{:>10} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}\n",
-        "shard", "companies", "window", "req/min", "requests", "errors", "throttled", "error%",
-        "p50 ms", "p99 ms"
+        "shard",
+        "companies",
+        "window",
+        "req/min",
+        "requests",
+        "errors",
+        "throttled",
+        "error%",
+        "p50 ms",
+        "p99 ms"
     );
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
     for s in report {

@@ -67,7 +67,10 @@ impl Sketch {
     /// An empty sketch with relative accuracy `alpha` (0 < α < 1) keeping at most `max_bins`
     /// buckets (at least 1).
     pub fn new(alpha: f64, max_bins: u32) -> Sketch {
-        assert!(alpha > 0.0 && alpha < 1.0, "relative accuracy must be in (0, 1)");
+        assert!(
+            alpha > 0.0 && alpha < 1.0,
+            "relative accuracy must be in (0, 1)"
+        );
         assert!(max_bins >= 1, "a sketch needs at least one bucket");
         Sketch {
             alpha,
@@ -165,7 +168,11 @@ impl Sketch {
     fn collapse(&mut self) {
         while self.bins.len() > self.max_bins as usize {
             let (_, folded) = self.bins.pop_first().expect("more than one bucket");
-            *self.bins.first_entry().expect("more than one bucket").get_mut() += folded;
+            *self
+                .bins
+                .first_entry()
+                .expect("more than one bucket")
+                .get_mut() += folded;
         }
     }
 
@@ -238,7 +245,11 @@ impl Sketch {
         if !r.0.is_empty() {
             return Err(SketchDecodeError("trailing bytes"));
         }
-        if count > 0 && !(sketch.min <= sketch.max) {
+        let ordered = matches!(
+            sketch.min.partial_cmp(&sketch.max),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        );
+        if count > 0 && !ordered {
             return Err(SketchDecodeError("minimum above maximum"));
         }
         sketch.count = count;
@@ -267,7 +278,9 @@ impl Reader<'_> {
     }
 
     fn f64(&mut self) -> Result<f64, SketchDecodeError> {
-        Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(f64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn varint(&mut self) -> Result<u64, SketchDecodeError> {
@@ -302,7 +315,11 @@ mod tests {
     fn skewed(n: usize, seed: u64) -> Vec<f64> {
         let mut rng = fastrand::Rng::with_seed(seed);
         (0..n)
-            .map(|_| (20.0 / (1.0 - rng.f64()).powf(1.0 / 1.2)).round().min(600_000.0))
+            .map(|_| {
+                (20.0 / (1.0 - rng.f64()).powf(1.0 / 1.2))
+                    .round()
+                    .min(600_000.0)
+            })
             .collect()
     }
 
@@ -332,7 +349,11 @@ mod tests {
     fn zeros_and_single_values_are_exact() {
         let sketch = sketch_of(&[0.0, 0.0, 0.0, 250.0]);
         assert_eq!(sketch.quantile(0.5), Some(0.0));
-        assert_eq!(sketch.quantile(1.0), Some(250.0), "clamped to the exact maximum");
+        assert_eq!(
+            sketch.quantile(1.0),
+            Some(250.0),
+            "clamped to the exact maximum"
+        );
         assert_eq!(sketch_of(&[-5.0]).quantile(0.5), Some(0.0));
         assert_eq!(Sketch::default().quantile(0.5), None);
     }
@@ -375,10 +396,19 @@ mod tests {
         let sketch = sketch_of(&values);
         let bytes = sketch.encode();
         assert_eq!(Sketch::decode(&bytes).unwrap(), sketch);
-        assert!(bytes.len() < 40 + 4 * sketch.bins(), "{} bytes", bytes.len());
-        assert_eq!(Sketch::decode(&Sketch::default().encode()).unwrap(), Sketch::default());
+        assert!(
+            bytes.len() < 40 + 4 * sketch.bins(),
+            "{} bytes",
+            bytes.len()
+        );
+        assert_eq!(
+            Sketch::decode(&Sketch::default().encode()).unwrap(),
+            Sketch::default()
+        );
         let mut folded = Sketch::new(0.05, 3);
-        [0.0, 1.0, 10.0, 100.0, 1000.0].iter().for_each(|v| folded.add(*v));
+        [0.0, 1.0, 10.0, 100.0, 1000.0]
+            .iter()
+            .for_each(|v| folded.add(*v));
         assert_eq!(Sketch::decode(&folded.encode()).unwrap(), folded);
     }
 

@@ -12,7 +12,7 @@ use trestle_events::{
     Tier,
 };
 use trestle_kafka::EventProducer;
-use trestle_projector::health::{self, minute_of, Sketch, ShardHealth, UNASSIGNED_SHARD};
+use trestle_projector::health::{self, minute_of, ShardHealth, Sketch, UNASSIGNED_SHARD};
 use trestle_projector::{ProjectionKind, ProjectorConfig};
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
@@ -194,7 +194,13 @@ async fn reports_each_shards_companies_requests_errors_and_latency_percentiles()
     events.extend((0..5).map(|_| cached(a2, t2, true)));
     // Shard 1: skewed, 900 fast answers and a slow tail of 100; 10 failures.
     let shard1: Vec<i64> = (0..1000)
-        .map(|i| if i < 900 { 10 + i % 50 } else { 3000 + (i - 900) * 20 })
+        .map(|i| {
+            if i < 900 {
+                10 + i % 50
+            } else {
+                3000 + (i - 900) * 20
+            }
+        })
         .collect();
     events.extend(shard1.iter().map(|&l| completed(b1, t1, l)));
     events.extend((0..10).map(|_| failed(b1, t2)));
@@ -214,7 +220,14 @@ async fn reports_each_shards_companies_requests_errors_and_latency_percentiles()
     assert_eq!(s0.companies, 2);
     for w in &s0.windows {
         assert_eq!(
-            (w.requests, w.completed, w.failed, w.throttled, w.cached, w.limited),
+            (
+                w.requests,
+                w.completed,
+                w.failed,
+                w.throttled,
+                w.cached,
+                w.limited
+            ),
             (2120, 2000, 40, 60, 20, 5)
         );
         assert_eq!(w.requests_per_minute, 2120.0 / f64::from(w.minutes));
@@ -293,12 +306,16 @@ async fn windows_exclude_older_minutes_and_day_old_minutes_are_dropped() {
         .unwrap();
     assert_eq!(shard(&later, 3).windows[0].requests, 4);
 
-    let old: i64 = sqlx::query_scalar("SELECT count(*) FROM shard_health_minutes WHERE minute < $1")
-        .bind(minute_of(now) - health::RETENTION)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(old, 0, "minutes older than a day are neither written nor kept");
+    let old: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM shard_health_minutes WHERE minute < $1")
+            .bind(minute_of(now) - health::RETENTION)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        old, 0,
+        "minutes older than a day are neither written nor kept"
+    );
 
     drop(stop);
     handle.await.unwrap();
@@ -377,7 +394,10 @@ async fn sigkill_mid_stream_neither_double_counts_nor_loses_outcomes() {
         kills += 1;
         child = start_projector(&topics, &db);
     }
-    assert_eq!(kills, 10, "the projector finished before it was killed 10 times");
+    assert_eq!(
+        kills, 10,
+        "the projector finished before it was killed 10 times"
+    );
     wait_caught_up(&topics, &pool).await;
     child.kill();
 
@@ -385,7 +405,11 @@ async fn sigkill_mid_stream_neither_double_counts_nor_loses_outcomes() {
     for (shard_no, (sketch, failures)) in &want {
         let w = &shard(&report, *shard_no).windows[0];
         assert_eq!(w.failed, *failures, "shard {shard_no} failures");
-        assert_eq!(w.completed, sketch.count() as i64, "shard {shard_no} answers");
+        assert_eq!(
+            w.completed,
+            sketch.count() as i64,
+            "shard {shard_no} answers"
+        );
         // Merging is exact, so the stored minutes merge into the very sketch of every latency
         // published: any outcome counted twice or lost would show.
         assert_eq!(&w.latency, sketch, "shard {shard_no} latency sketch");
