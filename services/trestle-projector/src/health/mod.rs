@@ -63,11 +63,10 @@ impl Projection for ShardHealthProjection {
         events: Vec<Sourced>,
     ) -> BoxFuture<'a, Result<Applied, sqlx::Error>> {
         Box::pin(async move {
-            // The loop can hand over one record twice in a batch: it seeks a newly assigned
-            // partition to its stored offset after it already took the batch's first record,
-            // which the consumer then delivers again, and its offset filter only drops records
-            // below the stored offset. Counts have no idempotency key to catch that, so drop a
-            // repeated log position here.
+            // Defence in depth: a seek on assignment can re-fetch a record the batch already
+            // holds. The loop passes over such a record (worker.rs, since it filters on what
+            // the batch took); these counts have no idempotency key to catch it if that ever
+            // regressed, so a repeated log position is dropped here too.
             let before = events.len();
             let mut seen = BTreeSet::new();
             let events: Vec<Sourced> = events
