@@ -77,7 +77,11 @@ pub fn request(company: Uuid, prompt: &str) -> AiRequestSubmitted {
 }
 
 /// Registers every company with `tier` on the tenants topic (read by the engine at start-up).
-pub async fn register(producer: &EventProducer, companies: &[Uuid], tier: Tier) -> anyhow::Result<()> {
+pub async fn register(
+    producer: &EventProducer,
+    companies: &[Uuid],
+    tier: Tier,
+) -> anyhow::Result<()> {
     let events: Vec<Event> = companies
         .iter()
         .map(|c| {
@@ -95,7 +99,10 @@ pub async fn register(producer: &EventProducer, companies: &[Uuid], tier: Tier) 
 }
 
 /// Publishes concurrently in chunks and waits for every acknowledgement.
-pub async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<Vec<Delivered>> {
+pub async fn publish_all(
+    producer: &EventProducer,
+    events: &[Event],
+) -> anyhow::Result<Vec<Delivered>> {
     let mut delivered = Vec::with_capacity(events.len());
     for chunk in events.chunks(5_000) {
         let acks = futures::future::join_all(chunk.iter().map(|e| producer.publish(e))).await;

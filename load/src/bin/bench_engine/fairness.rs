@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 use trestle_engine::DispatchMode;
@@ -51,10 +51,30 @@ pub struct Setup {
 /// The runs, in order.
 pub fn setups(args: &Args) -> Vec<Setup> {
     let mut setups = vec![
-        Setup { label: "fair, quiet companies only", dispatch: DispatchMode::Fair, noisy: false, raised_buffer: true },
-        Setup { label: "fair, with the noisy company", dispatch: DispatchMode::Fair, noisy: true, raised_buffer: true },
-        Setup { label: "fifo, with the noisy company", dispatch: DispatchMode::Fifo, noisy: true, raised_buffer: true },
-        Setup { label: "partition order, with the noisy company", dispatch: DispatchMode::PartitionOrder, noisy: true, raised_buffer: true },
+        Setup {
+            label: "fair, quiet companies only",
+            dispatch: DispatchMode::Fair,
+            noisy: false,
+            raised_buffer: true,
+        },
+        Setup {
+            label: "fair, with the noisy company",
+            dispatch: DispatchMode::Fair,
+            noisy: true,
+            raised_buffer: true,
+        },
+        Setup {
+            label: "fifo, with the noisy company",
+            dispatch: DispatchMode::Fifo,
+            noisy: true,
+            raised_buffer: true,
+        },
+        Setup {
+            label: "partition order, with the noisy company",
+            dispatch: DispatchMode::PartitionOrder,
+            noisy: true,
+            raised_buffer: true,
+        },
     ];
     if !args.skip_default_buffer {
         setups.push(Setup {
@@ -140,14 +160,24 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
         Some(_) => None,
         None => Some(calibrate(args, res, &sim, &companies).await?),
     };
-    let capacity = args.capacity.or(measured_capacity).unwrap_or(nominal_capacity);
+    let capacity = args
+        .capacity
+        .or(measured_capacity)
+        .unwrap_or(nominal_capacity);
     let total_rate = args.overload * capacity;
     let quiet_rate = total_rate / (args.quiet as f64 + args.noisy_factor);
     let noisy_rate = quiet_rate * args.noisy_factor;
-    let partition_of =
-        |c: &Uuid| trestle_kafka::partition_for_key(trestle_kafka::company_key(c).as_bytes(), args.fair_partitions);
+    let partition_of = |c: &Uuid| {
+        trestle_kafka::partition_for_key(
+            trestle_kafka::company_key(c).as_bytes(),
+            args.fair_partitions,
+        )
+    };
     let noisy_partition = partition_of(&noisy);
-    let same: Vec<bool> = quiet.iter().map(|c| partition_of(c) == noisy_partition).collect();
+    let same: Vec<bool> = quiet
+        .iter()
+        .map(|c| partition_of(c) == noisy_partition)
+        .collect();
     eprintln!(
         "==> 2/2 fairness: nominal capacity {nominal_capacity:.0}/s ({} in flight x {} ms), offered load {:.1} x {capacity:.0}/s; {} quiet companies at {quiet_rate:.1}/s each ({} in the noisy one's partition), one noisy at {noisy_rate:.0}/s, for {} s",
         args.max_in_flight,
@@ -162,7 +192,11 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
     let mut schedule: Vec<(f64, usize)> = Vec::new();
     let n = args.quiet + 1;
     for k in 0..n {
-        let rate = if k < args.quiet { quiet_rate } else { noisy_rate };
+        let rate = if k < args.quiet {
+            quiet_rate
+        } else {
+            noisy_rate
+        };
         let mut i = 0.0;
         loop {
             let at = (i + k as f64 / n as f64) / rate;
@@ -177,7 +211,12 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
 
     let mut runs = Vec::new();
     for (i, setup) in setups(args).into_iter().enumerate() {
-        eprintln!("==> 2/2 run {}/{}: {}", i + 1, setups(args).len(), setup.label);
+        eprintln!(
+            "==> 2/2 run {}/{}: {}",
+            i + 1,
+            setups(args).len(),
+            setup.label
+        );
         let workload = Workload {
             companies: &companies,
             quiet: args.quiet,
@@ -199,7 +238,13 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness>
 
 /// The engine of the fairness runs: the simulator, `--max-in-flight`, and the raised buffer
 /// unless told otherwise.
-fn fair_config(args: &Args, kafka: &KafkaOptions, sim: &str, dispatch: DispatchMode, raised_buffer: bool) -> trestle_engine::EngineConfig {
+fn fair_config(
+    args: &Args,
+    kafka: &KafkaOptions,
+    sim: &str,
+    dispatch: DispatchMode,
+    raised_buffer: bool,
+) -> trestle_engine::EngineConfig {
     let mut config = engine::config(kafka, kafka.topic("engine"), dispatch);
     config.provider.base_url = sim.to_owned();
     config.scheduler.max_in_flight = args.max_in_flight;
@@ -215,15 +260,28 @@ fn fair_config(args: &Args, kafka: &KafkaOptions, sim: &str, dispatch: DispatchM
 /// The engine's real capacity with these settings: a backlog of `--calibrate-requests` from
 /// all the companies, published before the engine starts, served in fair mode; outcomes per
 /// second from the first commit to the last.
-async fn calibrate(args: &Args, res: &mut Resources, sim: &str, companies: &[Uuid]) -> anyhow::Result<f64> {
-    eprintln!("==> 2/2 calibration: the engine's capacity on a backlog of {} requests", args.calibrate_requests);
-    let kafka = res.topics("bench_engine_calibrate", args.fair_partitions).await?;
+async fn calibrate(
+    args: &Args,
+    res: &mut Resources,
+    sim: &str,
+    companies: &[Uuid],
+) -> anyhow::Result<f64> {
+    eprintln!(
+        "==> 2/2 calibration: the engine's capacity on a backlog of {} requests",
+        args.calibrate_requests
+    );
+    let kafka = res
+        .topics("bench_engine_calibrate", args.fair_partitions)
+        .await?;
     let producer = EventProducer::new(&kafka).context("creating the producer")?;
     engine::register(&producer, companies, Tier::Enterprise).await?;
     let backlog: Vec<Event> = (0..args.calibrate_requests)
         .map(|i| {
             let c = companies[i % companies.len()];
-            Event::AiRequestSubmitted(engine::request(c, &format!("Summarise site diary entry {i}")))
+            Event::AiRequestSubmitted(engine::request(
+                c,
+                &format!("Summarise site diary entry {i}"),
+            ))
         })
         .collect();
     engine::publish_all(&producer, &backlog).await?;
@@ -233,12 +291,22 @@ async fn calibrate(args: &Args, res: &mut Resources, sim: &str, companies: &[Uui
     let started = Instant::now();
     let engine = Engine::start(fair_config(args, &kafka, sim, DispatchMode::Fair, true));
     let finished = observer
-        .wait("calibration", started, POLL_EVERY, started + Duration::from_secs(args.timeout_secs))
+        .wait(
+            "calibration",
+            started,
+            POLL_EVERY,
+            started + Duration::from_secs(args.timeout_secs),
+        )
         .await;
     engine.stop().await?;
     let finished = finished?;
-    anyhow::ensure!(finished.done >= observer.total(), "the calibration backlog was not served in time");
-    let rate = finished.steady_rate().context("the calibration run committed everything at once")?;
+    anyhow::ensure!(
+        finished.done >= observer.total(),
+        "the calibration backlog was not served in time"
+    );
+    let rate = finished
+        .steady_rate()
+        .context("the calibration run committed everything at once")?;
     eprintln!("    calibration: {rate:.0} outcomes/s");
     Ok(rate)
 }
@@ -268,7 +336,9 @@ async fn run(
     w: &Workload<'_>,
     index: usize,
 ) -> anyhow::Result<Measured> {
-    let kafka = res.topics(&format!("bench_engine_fair{index}"), args.fair_partitions).await?;
+    let kafka = res
+        .topics(&format!("bench_engine_fair{index}"), args.fair_partitions)
+        .await?;
     let requests_topic = kafka.topic("ai-requests");
     let producer = EventProducer::new(&kafka).context("creating the producer")?;
     let active: Vec<usize> = (0..w.companies.len())
@@ -278,7 +348,13 @@ async fn run(
     engine::register(&producer, &registered, Tier::Enterprise).await?;
 
     let group = kafka.topic("engine");
-    let engine = Engine::start(fair_config(args, &kafka, sim, setup.dispatch, setup.raised_buffer));
+    let engine = Engine::start(fair_config(
+        args,
+        &kafka,
+        sim,
+        setup.dispatch,
+        setup.raised_buffer,
+    ));
 
     let measured = async {
         // Warm-up: one request per company, so the group has joined, the directory is read
@@ -321,7 +397,16 @@ async fn run(
     let (wall0, sent, drained_after) = measured?;
 
     let outcomes = read_all(&kafka, &kafka.topic("ai-outcomes")).await?;
-    Ok(measure(setup, w, &sent, &outcomes, wall0, stopped_at, args, drained_after))
+    Ok(measure(
+        setup,
+        w,
+        &sent,
+        &outcomes,
+        wall0,
+        stopped_at,
+        args,
+        drained_after,
+    ))
 }
 
 /// Sends the schedule's requests of the setup's companies at their planned instants. Returns
@@ -344,7 +429,8 @@ async fn send_paced(
         if due > Instant::now() {
             tokio::time::sleep_until(due.into()).await;
         }
-        let mut request = engine::request(w.companies[*k], &format!("Summarise site diary entry {i}"));
+        let mut request =
+            engine::request(w.companies[*k], &format!("Summarise site diary entry {i}"));
         request.meta.occurred_at = trestle_events::now_micros();
         sent.push(Sent {
             request_id: request.request_id,
@@ -365,7 +451,8 @@ async fn send_paced(
     }
     let last_send = Instant::now();
     while let Some(r) = sends.join_next().await {
-        r.context("joining a send")?.context("publishing a paced request")?;
+        r.context("joining a send")?
+            .context("publishing a paced request")?;
     }
     Ok((wall0, sent, last_send))
 }
@@ -439,7 +526,10 @@ fn measure(
         noisy_rate: noisy_in_window as f64 / window_secs,
         drained_after,
         not_completed,
-        provider_ms: provider.get(provider.len() / 2).copied().unwrap_or(f64::NAN),
+        provider_ms: provider
+            .get(provider.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN),
     }
 }
 
@@ -447,7 +537,10 @@ fn measure(
 /// (its value the time until the engine stopped) is at or below the rank.
 fn percentile(samples: &mut [(f64, bool)], pct: f64) -> Pct {
     if samples.is_empty() {
-        return Pct { ms: f64::NAN, lower_bound: false };
+        return Pct {
+            ms: f64::NAN,
+            lower_bound: false,
+        };
     }
     samples.sort_by(|a, b| a.0.total_cmp(&b.0));
     let rank = ((pct / 100.0) * samples.len() as f64).ceil() as usize;
@@ -473,7 +566,9 @@ async fn read_all(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<Event
         tpl.add_partition_offset(topic, *p, Offset::Beginning)
             .context("building the assignment")?;
     }
-    consumer.assign(&tpl).context("assigning the outcome reader")?;
+    consumer
+        .assign(&tpl)
+        .context("assigning the outcome reader")?;
     let mut at_end: BTreeMap<i32, bool> = partitions.iter().map(|p| (*p, false)).collect();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -493,7 +588,9 @@ async fn read_all(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<Event
                 drop(m);
                 match trestle_events::decode(&payload) {
                     Ok(e) => events.push(e),
-                    Err(e) => break Err(e).with_context(|| format!("decoding a record of {topic}")),
+                    Err(e) => {
+                        break Err(e).with_context(|| format!("decoding a record of {topic}"))
+                    }
                 }
             }
         }

@@ -20,6 +20,8 @@ mod throughput;
 #[path = "../bench_projector/environment.rs"]
 mod environment;
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context;
 use clap::Parser;
 use trestle_engine::DispatchMode;
@@ -31,7 +33,7 @@ use crate::fairness::Fairness;
 use crate::throughput::{Kind, Throughput};
 
 /// Benchmarks the engine on the local stack (`compose/stack up`).
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(version)]
 pub struct Args {
     /// Requests published once and processed by each throughput run.
@@ -101,6 +103,9 @@ pub struct Args {
     /// e.g. `--librdkafka retry.backoff.ms=10`; for experiments, printed with the figures.
     #[arg(long, value_parser = parse_property)]
     librdkafka: Vec<(String, String)>,
+    /// Only delete the topics of earlier runs that were killed (`t.bench_engine_*`), then exit.
+    #[arg(long)]
+    delete_leftover_topics: bool,
     /// Longest wait for any one throughput run.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
@@ -112,10 +117,10 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
-/// Topics created by the run, deleted at its end whatever happened.
-#[derive(Default)]
+/// Topics created by the run, deleted at its end whatever happened (a panic included).
+#[derive(Default, Clone)]
 pub struct Resources {
-    topics: Vec<TestTopics>,
+    topics: Arc<Mutex<Vec<TestTopics>>>,
     /// `--librdkafka` properties, added to the options handed out.
     librdkafka: Vec<(String, String)>,
 }
@@ -127,20 +132,64 @@ impl Resources {
             .with_context(|| format!("creating the {name} topics"))?;
         let mut options = topics.options.clone();
         options.librdkafka.extend(self.librdkafka.iter().cloned());
-        self.topics.push(topics);
+        self.topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(topics);
         Ok(options)
     }
 
     async fn clean_up(self) {
-        for topics in self.topics {
-            topics.delete().await;
+        let topics = std::mem::take(&mut *self.topics.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in topics {
+            t.delete().await;
         }
     }
+}
+
+/// Deletes the topics of earlier runs that could not clean up (killed): every topic named
+/// `t.bench_engine_*`.
+async fn delete_leftovers() -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let base = KafkaOptions {
+        bootstrap_servers: trestle_testkit::kafka_bootstrap(),
+        ..KafkaOptions::default()
+    };
+    let consumer: BaseConsumer = base.client_config().create().context("creating a client")?;
+    let metadata = consumer
+        .fetch_metadata(None, std::time::Duration::from_secs(10))
+        .context("listing topics")?;
+    let mut prefixes: Vec<String> = metadata
+        .topics()
+        .iter()
+        .filter_map(|t| {
+            let name = t.name();
+            let rest = name.strip_prefix("t.bench_engine_")?;
+            let dot = rest.find('.')?;
+            Some(name[..("t.bench_engine_".len() + dot + 1)].to_string())
+        })
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    for prefix in prefixes {
+        eprintln!("==> Deleting the leftover topics {prefix}*");
+        let options = KafkaOptions {
+            topic_prefix: prefix,
+            ..base.clone()
+        };
+        trestle_kafka::topics::delete(&options, &trestle_kafka::topics::builtin())
+            .await
+            .context("deleting leftover topics")?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.delete_leftover_topics {
+        return delete_leftovers().await;
+    }
     anyhow::ensure!(
         args.requests > 0 && args.companies > 0 && args.rounds > 0 && args.quiet > 0,
         "--requests, --companies, --rounds and --quiet must be positive"
@@ -162,15 +211,30 @@ async fn main() -> anyhow::Result<()> {
     );
     let env = Environment::probe(&owner_url).await;
     let started = std::time::Instant::now();
-    let mut resources = Resources {
+    let resources = Resources {
         librdkafka: args.librdkafka.clone(),
         ..Resources::default()
     };
-    let result = bench(&args, &mut resources).await;
+    // In a task of its own, so that a panic still reaches the clean-up below.
+    let task = {
+        let (args, mut res) = (args.clone(), resources.clone());
+        tokio::spawn(async move { bench(&args, &mut res).await })
+    };
+    let result = task.await;
     eprintln!("==> Deleting the benchmark's topics");
     resources.clean_up().await;
-    let (throughput, fairness) = result?;
-    print(&args, &env, throughput.as_ref(), fairness.as_ref(), started.elapsed());
+    let (throughput, fairness) = match result {
+        Ok(r) => r?,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => return Err(e).context("joining the benchmark"),
+    };
+    print(
+        &args,
+        &env,
+        throughput.as_ref(),
+        fairness.as_ref(),
+        started.elapsed(),
+    );
     Ok(())
 }
 
@@ -246,7 +310,10 @@ fn print_throughput(args: &Args, t: &Throughput) {
         let firsts: Vec<String> = runs
             .runs
             .iter()
-            .map(|r| r.to_first().map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64())))
+            .map(|r| {
+                r.to_first()
+                    .map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64()))
+            })
             .collect();
         let committing = if runs.commits.is_empty() {
             "-".to_string()
@@ -254,7 +321,11 @@ fn print_throughput(args: &Args, t: &Throughput) {
             let secs: f64 = runs.commits.iter().map(|c| c.secs).sum();
             let n: usize = runs.commits.iter().map(|c| c.commits).sum();
             let wall: f64 = runs.runs.iter().map(|r| r.wall().as_secs_f64()).sum();
-            format!("{:.0} %, {:.1} ms", secs / wall * 100.0, secs * 1e3 / n.max(1) as f64)
+            format!(
+                "{:.0} %, {:.1} ms",
+                secs / wall * 100.0,
+                secs * 1e3 / n.max(1) as f64
+            )
         };
         println!(
             "| {} | {} | {} | {:.0} | {committing} |",
@@ -280,8 +351,14 @@ fn print_throughput(args: &Args, t: &Throughput) {
         "| engine / raw transactional loop committing with records in flight (context) | {:.3} | | |",
         engine / in_flight
     );
-    println!("| engine / raw plain loop (context) | {:.3} | | |", engine / plain);
-    println!("| raw transactional / raw plain loop (context) | {:.3} | | |", tx / plain);
+    println!(
+        "| engine / raw plain loop (context) | {:.3} | | |",
+        engine / plain
+    );
+    println!(
+        "| raw transactional / raw plain loop (context) | {:.3} | | |",
+        tx / plain
+    );
 }
 
 fn print_fairness(args: &Args, f: &Fairness) {

@@ -63,7 +63,12 @@ impl Finished {
 }
 
 impl GroupProgress {
-    pub fn new(options: &KafkaOptions, group: &str, topic: &str, ends: Ends) -> anyhow::Result<Self> {
+    pub fn new(
+        options: &KafkaOptions,
+        group: &str,
+        topic: &str,
+        ends: Ends,
+    ) -> anyhow::Result<Self> {
         let mut config = options.consumer_config(group);
         // read_committed would ask the broker for stable offsets only, which it refuses (and
         // librdkafka retries) while the group has a transaction open — nearly always here. The

@@ -95,7 +95,9 @@ async fn pump(
         producer
             .init_transactions(TXN_TIMEOUT)
             .context("initialising transactions")?;
-        producer.begin_transaction().context("beginning a transaction")?;
+        producer
+            .begin_transaction()
+            .context("beginning a transaction")?;
     }
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     let mut pending: Vec<DeliveryFuture> = Vec::new();
@@ -146,7 +148,9 @@ async fn pump(
                 .commit_transaction(TXN_TIMEOUT)
                 .context("committing a transaction")?;
             if consumed < total {
-                producer.begin_transaction().context("beginning a transaction")?;
+                producer
+                    .begin_transaction()
+                    .context("beginning a transaction")?;
             }
         } else {
             let mode = if consumed < total {

@@ -123,9 +123,13 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
         Kind::RawTransactionalInFlight,
         Kind::RawPlain,
     ]
-        .into_iter()
-        .map(|kind| Runs { kind, runs: vec![], commits: vec![] })
-        .collect();
+    .into_iter()
+    .map(|kind| Runs {
+        kind,
+        runs: vec![],
+        commits: vec![],
+    })
+    .collect();
     // Alternating order (A B, B A, ...) so drift on the shared machine does not always land on
     // the same kind; the loops for context run last each round.
     for round in 0..args.rounds {
@@ -166,7 +170,8 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
                         Kind::RawTransactionalInFlight => crate::raw::Mode::TransactionalInFlight,
                         _ => crate::raw::Mode::Plain,
                     };
-                    let (kafka, group, input) = (kafka.clone(), group.clone(), requests_topic.clone());
+                    let (kafka, group, input) =
+                        (kafka.clone(), group.clone(), requests_topic.clone());
                     let raw = tokio::spawn(async move {
                         crate::raw::run(&kafka, &group, &input, &out, total, tx).await
                     });
