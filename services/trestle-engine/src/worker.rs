@@ -44,7 +44,8 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_COMMIT_FAILURES: u32 = 5;
 
 /// Runs the engine until `shutdown` resolves; transient failures restart the session with
-/// backoff.
+/// backoff. Needs the multi-threaded tokio runtime (the blocking transaction calls run in
+/// `block_in_place`).
 pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
     tokio::pin!(shutdown);
@@ -253,14 +254,14 @@ impl Session {
                 Some(joined) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.finish(joined);
                     if self.unpublished_count >= self.config.commit_max_records {
-                        self.commit()?;
+                        self.commit().await?;
                     }
                 }
                 Some(transition) = transitions.recv() => {
                     self.transitions.push(transition_event(&transition));
                 }
                 _ = tick.tick() => {
-                    self.commit()?;
+                    self.commit().await?;
                     trestle_telemetry::scheduler_load(
                         self.scheduler.buffered_total(),
                         self.scheduler.in_flight(),
@@ -469,7 +470,7 @@ impl Session {
     /// Publishes every unpublished output and transition and each partition's new commit point
     /// in one transaction. A failure aborts it and keeps everything for the next try; only
     /// repeated failures end the session.
-    fn commit(&mut self) -> Result<(), Error> {
+    async fn commit(&mut self) -> Result<(), Error> {
         // A revocation seen by a poll that lost its select! race must drop the partition's
         // outputs before they could be published under a commit point it no longer owns.
         self.handle_rebalances()?;
@@ -496,7 +497,7 @@ impl Session {
         if points.is_empty() && self.unpublished_count == 0 && self.transitions.is_empty() {
             return Ok(());
         }
-        match self.transact(&offsets) {
+        match self.transact(&offsets).await {
             Ok(()) => {
                 trestle_telemetry::transaction("committed");
                 self.commit_failures = 0;
@@ -508,8 +509,8 @@ impl Session {
             }
             Err(error) => {
                 trestle_telemetry::transaction("aborted");
-                self.producer
-                    .abort_transaction(TXN_TIMEOUT)
+                let producer = &self.producer;
+                tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
                     .map_err(|source| Error::Transaction {
                         step: "abort",
                         source,
@@ -524,7 +525,7 @@ impl Session {
         }
     }
 
-    fn transact(&self, offsets: &TopicPartitionList) -> Result<(), Error> {
+    async fn transact(&self, offsets: &TopicPartitionList) -> Result<(), Error> {
         let step = |step: &'static str| move |source| Error::Transaction { step, source };
         self.producer.begin_transaction().map_err(step("begin"))?;
         let mut deliveries = Vec::new();
@@ -547,20 +548,33 @@ impl Session {
         }) {
             deliveries.push((self.dead_letter_topic.clone(), self.dead_letter(record, reason)?));
         }
+        // Wait for the acks first, without blocking the runtime: commit_transaction would
+        // otherwise flush with records in flight and sleep in its poll loop (~100 ms a commit).
+        for (topic, delivery) in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((source, _))) => return Err(Error::Produce { topic, source }),
+                Err(_) => {
+                    return Err(Error::Produce {
+                        topic,
+                        source: rdkafka::error::KafkaError::Canceled,
+                    })
+                }
+            }
+        }
+        let producer = &self.producer;
         if offsets.count() > 0 {
             let group = self.consumer.group_metadata().ok_or(Error::Transaction {
                 step: "group metadata",
                 source: rdkafka::error::KafkaError::Canceled,
             })?;
-            self.producer
-                .send_offsets_to_transaction(offsets, &group, TXN_TIMEOUT)
-                .map_err(step("send offsets"))?;
+            tokio::task::block_in_place(|| {
+                producer.send_offsets_to_transaction(offsets, &group, TXN_TIMEOUT)
+            })
+            .map_err(step("send offsets"))?;
         }
-        self.producer
-            .commit_transaction(TXN_TIMEOUT)
+        tokio::task::block_in_place(|| producer.commit_transaction(TXN_TIMEOUT))
             .map_err(step("commit"))?;
-        // commit_transaction flushed every record and fails if any was not delivered.
-        drop(deliveries);
         Ok(())
     }
 
@@ -622,7 +636,7 @@ impl Session {
                 }
             }
         }
-        self.commit()
+        self.commit().await
     }
 
     async fn close(self) {

@@ -69,7 +69,12 @@ impl KafkaOptions {
     pub fn transactional_producer_config(&self, transactional_id: &str) -> ClientConfig {
         let mut cfg = self.producer_config();
         cfg.set("transactional.id", transactional_id)
-            .set("transaction.timeout.ms", "60000");
+            .set("transaction.timeout.ms", "60000")
+            // A transaction begun right after the previous commit gets CONCURRENT_TRANSACTIONS
+            // until the broker has written the markers (a few ms); librdkafka retries after
+            // retry.backoff.ms, 100 ms by default — most of a consume-transform-produce cycle.
+            .set("retry.backoff.ms", "5")
+            .set("retry.backoff.max.ms", "100");
         self.reapply(&mut cfg);
         cfg
     }
