@@ -29,12 +29,8 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
-    #[error("cannot encode {event}: {source}")]
-    Encode {
-        event: &'static str,
-        #[source]
-        source: trestle_events::Error,
-    },
+    #[error("cannot encode {event}: {reason}")]
+    Unencodable { event: &'static str, reason: String },
     #[error("scheduler options: {0}")]
     Scheduler(#[source] trestle_scheduler::Error),
 }

@@ -134,8 +134,38 @@ enum Work {
 
 /// An output of a finished record, waiting for the next commit.
 enum Output {
-    Event(Event),
-    DeadLetter { record: InRecord, reason: String },
+    /// An event, encoded by its request task so the session loop only hands bytes to the
+    /// producer.
+    Encoded {
+        topic: String,
+        key: String,
+        payload: Vec<u8>,
+    },
+    /// An event that could not be encoded (a bug): the commit fails and the session restarts.
+    Unencodable {
+        event: &'static str,
+        reason: String,
+    },
+    DeadLetter {
+        record: InRecord,
+        reason: String,
+    },
+}
+
+impl Output {
+    fn encode(event: &Event, kafka: &trestle_kafka::KafkaOptions) -> Output {
+        match trestle_events::encode(event) {
+            Ok(payload) => Output::Encoded {
+                topic: kafka.topic(event.topic().name()),
+                key: trestle_kafka::record_key(event),
+                payload,
+            },
+            Err(error) => Output::Unencodable {
+                event: event.name(),
+                reason: error.to_string(),
+            },
+        }
+    }
 }
 
 /// A finished request task.
@@ -155,6 +185,8 @@ struct Session {
     producer: FutureProducer,
     requests_topic: String,
     dead_letter_topic: String,
+    /// Shared with request tasks, which encode their events.
+    kafka: Arc<trestle_kafka::KafkaOptions>,
     scheduler: Scheduler<Work>,
     tasks: FuturesUnordered<tokio::task::JoinHandle<Done>>,
     /// Finished records' outputs by partition, not yet committed.
@@ -223,6 +255,7 @@ impl Session {
             producer,
             requests_topic,
             dead_letter_topic: kafka.topic("dead-letter"),
+            kafka: Arc::new(kafka.clone()),
             scheduler,
             tasks: FuturesUnordered::new(),
             unpublished: BTreeMap::new(),
@@ -282,6 +315,7 @@ impl Session {
                 ..
             } = dispatch;
             let services = self.services.clone();
+            let kafka = self.kafka.clone();
             let task = match payload {
                 Work::Request {
                     submitted,
@@ -294,7 +328,10 @@ impl Session {
                         Done {
                             partition,
                             offset,
-                            outputs: events.into_iter().map(Output::Event).collect(),
+                            outputs: events
+                                .iter()
+                                .map(|e| Output::encode(e, &kafka))
+                                .collect(),
                         }
                     })
                 }
@@ -529,24 +566,32 @@ impl Session {
         let step = |step: &'static str| move |source| Error::Transaction { step, source };
         self.producer.begin_transaction().map_err(step("begin"))?;
         let mut deliveries = Vec::new();
-        for event in self.unpublished.values().flatten().filter_map(|o| match o {
-            Output::Event(e) => Some(e),
-            Output::DeadLetter { .. } => None,
-        }).chain(&self.transitions) {
-            let topic = self.config.kafka.topic(event.topic().name());
-            let payload = trestle_events::encode(event).map_err(|source| Error::Encode {
-                event: event.name(),
-                source,
-            })?;
-            let key = trestle_kafka::record_key(event);
-            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
-            deliveries.push((topic.clone(), self.enqueue(record)?));
-        }
-        for (record, reason) in self.unpublished.values().flatten().filter_map(|o| match o {
-            Output::DeadLetter { record, reason } => Some((record, reason)),
-            Output::Event(_) => None,
-        }) {
-            deliveries.push((self.dead_letter_topic.clone(), self.dead_letter(record, reason)?));
+        let transitions: Vec<Output> = self
+            .transitions
+            .iter()
+            .map(|e| Output::encode(e, &self.config.kafka))
+            .collect();
+        for output in self.unpublished.values().flatten().chain(&transitions) {
+            match output {
+                Output::Encoded {
+                    topic,
+                    key,
+                    payload,
+                } => {
+                    let record = FutureRecord::to(topic).key(key).payload(payload);
+                    deliveries.push((topic.clone(), self.enqueue(record)?));
+                }
+                Output::Unencodable { event, reason } => {
+                    return Err(Error::Unencodable {
+                        event,
+                        reason: reason.clone(),
+                    })
+                }
+                Output::DeadLetter { record, reason } => {
+                    let delivery = self.dead_letter(record, reason)?;
+                    deliveries.push((self.dead_letter_topic.clone(), delivery));
+                }
+            }
         }
         // Wait for the acks first, without blocking the runtime: commit_transaction would
         // otherwise flush with records in flight and sleep in its poll loop (~100 ms a commit).

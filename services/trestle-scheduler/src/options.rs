@@ -28,8 +28,8 @@ pub struct SchedulerOptions {
     /// A paused partition may be resumed once at most this many of its records are buffered
     /// (hysteresis); below `max_buffered_per_partition`. Default 500.
     pub resume_buffered_per_partition: usize,
-    /// Every partition should be paused once this many records are buffered in total.
-    /// Default 10000.
+    /// Once this many records are buffered in total, every partition holding at least its share
+    /// of it (this over the partitions known) should be paused. Default 10000.
     pub max_buffered: usize,
     /// Paused partitions may be resumed once at most this many records are buffered in total;
     /// below `max_buffered`. Default 5000.

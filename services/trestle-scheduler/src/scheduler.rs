@@ -338,25 +338,34 @@ impl<T> Scheduler<T> {
         self.in_flight_total
     }
 
-    /// `partition` should be paused: its buffer is full (`max_buffered_per_partition`), the
-    /// total is (`max_buffered`), or too many of its offsets are uncommitted
-    /// (`max_uncommitted_per_partition`). Records polled after pausing are still offered; the
-    /// overshoot is at most what the consumer had already fetched.
+    /// `partition` should be paused: its buffer is full (`max_buffered_per_partition`), too
+    /// many of its offsets are uncommitted (`max_uncommitted_per_partition`), or the total is
+    /// full (`max_buffered`) and this partition holds at least its share of it (`max_buffered`
+    /// over the partitions known). So a flood fills and pauses its own partitions while the
+    /// others keep flowing up to their share: the total stays below about twice `max_buffered`.
+    /// Records polled after pausing are still offered; the overshoot is at most what the
+    /// consumer had already fetched.
     pub fn should_pause(&self, partition: i32) -> bool {
         let (buffered, uncommitted) = self.partition_load(partition);
         buffered >= self.options.max_buffered_per_partition
-            || self.buffered >= self.options.max_buffered
+            || (self.buffered >= self.options.max_buffered && buffered >= self.share())
             || uncommitted >= self.options.max_uncommitted_per_partition
     }
 
-    /// A paused `partition` may be resumed: its buffer and the total have drained to their
-    /// resume levels and its uncommitted offsets to half their maximum. Between the two levels
-    /// neither predicate holds, so a partition does not flap.
+    /// A paused `partition` may be resumed: its buffer has drained to its resume level, and the
+    /// total to its resume level or this partition to half its share; its uncommitted offsets
+    /// to half their maximum. Between the levels neither predicate holds, so a partition does
+    /// not flap.
     pub fn should_resume(&self, partition: i32) -> bool {
         let (buffered, uncommitted) = self.partition_load(partition);
         buffered <= self.options.resume_buffered_per_partition
-            && self.buffered <= self.options.resume_buffered
+            && (self.buffered <= self.options.resume_buffered || buffered < self.share() / 2)
             && uncommitted <= self.options.max_uncommitted_per_partition / 2
+    }
+
+    /// A partition's share of the total buffer.
+    fn share(&self) -> usize {
+        (self.options.max_buffered / self.partitions.len().max(1)).max(1)
     }
 
     /// Counts for telemetry. O(1).

@@ -61,10 +61,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1.5)]
     overload: f64,
     /// Provider simulator latency of every call (no jitter).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 80)]
     provider_latency_ms: u64,
-    /// The engine's `scheduler.max_in_flight` in the fairness runs.
-    #[arg(long, default_value_t = 16)]
+    /// The engine's `scheduler.max_in_flight` in the fairness runs. With 64 slots an enterprise
+    /// company's cap (16) is a quarter of them, as in production (128 slots by default); with
+    /// as few slots as the cap, the cap cannot protect anyone.
+    #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
     /// Capacity (requests/s) the offered load is a multiple of [default: measured by a
     /// calibration run].

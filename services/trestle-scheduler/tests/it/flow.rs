@@ -48,16 +48,21 @@ fn partition_pauses_when_its_buffer_is_full_and_resumes_when_drained() {
 }
 
 #[test]
-fn a_full_total_pauses_every_partition() {
+fn a_full_total_pauses_the_partitions_holding_their_share_and_not_the_quiet_ones() {
     let mut s = scheduler(small_buffers());
-    for partition in 0..3 {
-        for offset in 0..2 {
-            s.offer(record(partition, offset, company(1), Tier::Starter, None));
-        }
+    // A flood on partition 0; one record each on 1 and 2. Share: 6 / 3 partitions = 2.
+    for offset in 0..4 {
+        s.offer(record(0, offset, company(1), Tier::Starter, None));
     }
+    s.offer(record(1, 0, company(2), Tier::Starter, None));
+    s.offer(record(2, 0, company(3), Tier::Starter, None));
     assert_eq!(s.buffered_total(), 6);
-    assert!((0..4).all(|p| s.should_pause(p)), "even an empty partition");
-    assert!(!s.should_resume(3));
+    assert!(s.should_pause(0), "the flooded partition");
+    assert!(!s.should_pause(1) && !s.should_pause(2), "quiet partitions keep flowing");
+    // The quiet ones reaching their share pause too: the total stays bounded.
+    s.offer(record(1, 1, company(2), Tier::Starter, None));
+    assert!(s.should_pause(1));
+    assert!(!s.should_resume(0), "still full");
 }
 
 #[test]
