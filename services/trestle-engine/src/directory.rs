@@ -1,5 +1,6 @@
 //! The tenant directory: each company's tier, region and cloud project, folded from the
-//! `tenants` topic into memory so the scheduler and the ladder can look them up per record.
+//! `tenants` topic into memory so the scheduler and the ladder can look them up per record —
+//! and the price books, folded from `price-books`, so usage is priced by the version in effect.
 //!
 //! Every engine instance reads the whole topic (manual assignment from the beginning, no
 //! consumer group, read_committed): the directory is small (a few hundred bytes per company)
@@ -7,16 +8,18 @@
 //! A company not (yet) in the directory is treated as a starter in the default project: the
 //! least privileged, never more than it paid for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use trestle_events::{Event, Region, Tier};
+use chrono::{DateTime, Utc};
+use trestle_events::{Event, PriceBookPublished, Region, Tier};
 use uuid::Uuid;
 
+use crate::pricing::PriceBook;
 use crate::Error;
 
 /// What the engine knows about one company.
@@ -28,20 +31,42 @@ pub struct Tenant {
     pub cloud_project: String,
 }
 
-/// Shared, read-mostly view of the `tenants` topic. Cheap to clone.
+/// Published price books: version → (effective from, unit prices).
+type PublishedBooks = BTreeMap<i32, (DateTime<Utc>, PriceBook)>;
+
+/// Shared, read-mostly view of the `tenants` and `price-books` topics. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Directory {
     tenants: Arc<RwLock<HashMap<Uuid, Tenant>>>,
     default: Arc<Tenant>,
+    /// Published price books by version, with the date each takes effect.
+    price_books: Arc<RwLock<PublishedBooks>>,
+    /// The configured price book: used until a published one is in effect.
+    configured: Arc<PriceBook>,
 }
 
 impl Directory {
-    /// An empty directory whose unknown companies get `default`.
-    pub fn new(default: Tenant) -> Self {
+    /// An empty directory whose unknown companies get `default`, pricing with `configured`
+    /// until a published price book is in effect.
+    pub fn new(default: Tenant, configured: PriceBook) -> Self {
         Directory {
             tenants: Arc::default(),
             default: Arc::new(default),
+            price_books: Arc::default(),
+            configured: Arc::new(configured),
         }
+    }
+
+    /// The price book in effect at `at`: the highest published version whose `effective_from`
+    /// is not after it, or the configured one if none is.
+    pub fn price_book(&self, at: DateTime<Utc>) -> PriceBook {
+        let books = self.price_books.read().unwrap_or_else(|e| e.into_inner());
+        books
+            .values()
+            .rev()
+            .find(|(from, _)| *from <= at)
+            .map(|(_, book)| book.clone())
+            .unwrap_or_else(|| (*self.configured).clone())
     }
 
     /// The company's entry, or the default (starter) one.
@@ -89,20 +114,26 @@ impl Directory {
                     entry.cloud_project = e.cloud_project_id.clone();
                 }
             }
+            Event::PriceBookPublished(e) => {
+                let mut books = self.price_books.write().unwrap_or_else(|e| e.into_inner());
+                // The first event of a version stands (as in the billing projection).
+                books
+                    .entry(e.version)
+                    .or_insert_with(|| (e.effective_from, price_book_of(e)));
+            }
             _ => {}
         }
     }
 
-    /// Starts following `topic` in the background and waits until everything that was on it
-    /// at start is folded in, or `catch_up` has passed (then it logs a warning and returns:
-    /// the engine serves meanwhile, unknown companies as starters). The task runs until the
-    /// returned guard is dropped.
+    /// Starts following the `tenants` and `price-books` topics in the background and waits
+    /// until everything that was on them at start is folded in, or `catch_up` has passed (then
+    /// it logs a warning and returns: the engine serves meanwhile, unknown companies as
+    /// starters). The task runs until the returned guard is dropped.
     pub async fn follow(
         &self,
         kafka: &trestle_kafka::KafkaOptions,
         catch_up: Duration,
     ) -> Result<FollowGuard, Error> {
-        let topic = kafka.topic("tenants");
         let group = format!("{}engine-directory-{}", kafka.topic_prefix, Uuid::new_v4());
         let consumer: StreamConsumer = kafka
             .consumer_config(&group)
@@ -111,31 +142,40 @@ impl Directory {
                 what: "tenant directory consumer",
                 source,
             })?;
-        let consume_error = |source| Error::Consume {
-            topic: topic.clone(),
-            source,
-        };
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .map_err(consume_error)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
         let mut tpl = TopicPartitionList::new();
-        let mut remaining: HashMap<i32, i64> = HashMap::new();
-        for &p in &partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+        // Where each partition ended at start: caught up once every one is reached.
+        let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
+        for logical in ["tenants", "price-books"] {
+            let topic = kafka.topic(logical);
+            let consume_error = |source| Error::Consume {
+                topic: topic.clone(),
+                source,
+            };
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
                 .map_err(consume_error)?;
-            let (low, high) = consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                .map_err(consume_error)?;
-            if high > low {
-                remaining.insert(p, high);
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            for p in partitions {
+                tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                    .map_err(consume_error)?;
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .map_err(consume_error)?;
+                if high > low {
+                    remaining.insert((topic.clone(), p), high);
+                }
             }
         }
-        consumer.assign(&tpl).map_err(consume_error)?;
+        consumer
+            .assign(&tpl)
+            .map_err(|source| Error::Consume {
+                topic: kafka.topic("tenants"),
+                source,
+            })?;
         let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
         let directory = self.clone();
         let task = tokio::spawn(async move {
@@ -147,18 +187,19 @@ impl Directory {
                 match consumer.recv().await {
                     Ok(m) => {
                         let (partition, offset) = (m.partition(), m.offset());
+                        let at = (m.topic().to_owned(), partition);
                         match m.payload().map(trestle_events::decode) {
                             Some(Ok(event)) => directory.apply(&event),
                             Some(Err(error)) => tracing::warn!(
-                                message = "Skipping an undecodable tenants record.",
+                                message = "Skipping an undecodable record.",
                                 topic = m.topic(), partition, offset, %error
                             ),
                             None => {}
                         }
                         drop(m);
-                        if let Some(&high) = remaining.get(&partition) {
+                        if let Some(&high) = remaining.get(&at) {
                             if offset + 1 >= high {
-                                remaining.remove(&partition);
+                                remaining.remove(&at);
                             }
                         }
                         if remaining.is_empty() {
@@ -168,7 +209,7 @@ impl Directory {
                         }
                     }
                     Err(error) => {
-                        tracing::warn!(message = "Reading the tenants topic failed; retrying.", %error);
+                        tracing::warn!(message = "Reading the tenants or price-books topic failed; retrying.", %error);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
@@ -182,6 +223,21 @@ impl Directory {
             );
         }
         Ok(FollowGuard(task))
+    }
+}
+
+/// The engine's price book of a published one (unit prices per meter and the version).
+fn price_book_of(e: &PriceBookPublished) -> PriceBook {
+    PriceBook {
+        version: e.version,
+        notebooklm_queries: e.notebooklm_queries_unit_micro_usd,
+        gemini_flash_queries: e.gemini_flash_queries_unit_micro_usd,
+        gemini_pro_queries: e.gemini_pro_queries_unit_micro_usd,
+        document_pages: e.document_pages_unit_micro_usd,
+        vision_images: e.vision_images_unit_micro_usd,
+        speech_minutes: e.speech_minutes_unit_micro_usd,
+        tts_characters: e.tts_characters_unit_micro_usd,
+        embedding_tokens: e.embedding_tokens_unit_micro_usd,
     }
 }
 
@@ -210,7 +266,7 @@ mod tests {
 
     #[test]
     fn unknown_companies_are_starters_and_registration_sets_tier_then_provisioning_the_project() {
-        let directory = Directory::new(default());
+        let directory = Directory::new(default(), PriceBook::default());
         let company = Uuid::now_v7();
         assert_eq!(directory.get(&company), default());
         directory.apply(&Event::CompanyRegistered(CompanyRegistered {

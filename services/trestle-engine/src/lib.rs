@@ -90,6 +90,8 @@ pub struct EngineConfig {
     pub chains: Chains,
     pub breakers: trestle_breaker::BreakersOptions,
     pub provider: ProviderOptions,
+    /// Prices until a published price book (`price-books` topic, `trestle-admin price-book
+    /// publish`) is in effect; from then on the latest version in effect prices every call.
     pub price_book: PriceBook,
     pub telemetry: trestle_telemetry::TelemetryOptions,
 }

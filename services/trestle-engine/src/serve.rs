@@ -31,7 +31,6 @@ use uuid::Uuid;
 use crate::cache::ResponseCache;
 use crate::chains::{Chains, Step};
 use crate::directory::Tenant;
-use crate::pricing::PriceBook;
 use crate::provider::ProviderClient;
 
 /// The ladder's knobs.
@@ -100,7 +99,8 @@ pub(crate) struct Limiters {
 /// Everything serving needs, shared by every request task.
 pub(crate) struct Services {
     pub client: ProviderClient,
-    pub prices: PriceBook,
+    /// Tenants and price books (the version in effect prices each call).
+    pub directory: crate::directory::Directory,
     pub chains: Chains,
     pub breakers: Breakers,
     pub limiters: Option<Limiters>,
@@ -262,7 +262,8 @@ async fn reserve(
     let limits = budgets.limits_for(tenant.tier, &overrides);
     let words = submitted.prompt.split_whitespace().count() as i64;
     let estimate = services
-        .prices
+        .directory
+        .price_book(submitted.meta.occurred_at)
         .cost(step.meter, step.quantity_milli(&submitted.prompt, words.max(1), 150));
     let month = Month::of(submitted.meta.occurred_at.date_naive());
     budgets
@@ -344,7 +345,8 @@ async fn call(
     let answer = result.map_err(|e| e.to_string())?;
     let quantity_milli =
         step.quantity_milli(&submitted.prompt, answer.input_tokens, answer.output_tokens);
-    let cost = services.prices.cost(step.meter, quantity_milli);
+    let prices = services.directory.price_book(chrono::Utc::now());
+    let cost = prices.cost(step.meter, quantity_milli);
     let completed = AiRequestCompleted {
         meta: Meta::caused_by(&submitted.meta),
         request_id: submitted.request_id,
@@ -368,7 +370,7 @@ async fn call(
         meter: step.meter,
         quantity_milli,
         cost_micro_usd: cost,
-        price_book_version: services.prices.version,
+        price_book_version: prices.version,
         idempotency_key: UsageRecorded::idempotency_key_for(submitted.request_id, step.meter),
     };
     Ok(vec![

@@ -50,11 +50,14 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
     use anyhow::Context;
     tokio::pin!(shutdown);
     config.validate().map_err(anyhow::Error::msg)?;
-    let directory = Directory::new(Tenant {
-        tier: trestle_events::Tier::Starter,
-        region: config.region,
-        cloud_project: config.default_cloud_project.clone(),
-    });
+    let directory = Directory::new(
+        Tenant {
+            tier: trestle_events::Tier::Starter,
+            region: config.region,
+            cloud_project: config.default_cloud_project.clone(),
+        },
+        config.price_book.clone(),
+    );
     let _follow = directory
         .follow(
             &config.kafka,
@@ -85,7 +88,7 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
     let (transitions_tx, mut transitions) = unbounded_channel();
     let services = Arc::new(Services {
         client: ProviderClient::new(config.provider.clone()),
-        prices: config.price_book.clone(),
+        directory: directory.clone(),
         chains: config.chains.clone(),
         breakers: Breakers::new(config.breakers.clone()).context("circuit breaker options")?,
         limiters,

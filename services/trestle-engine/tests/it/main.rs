@@ -3,6 +3,7 @@
 mod breakers;
 mod fairness;
 mod ladder;
+mod pricing;
 mod restart;
 mod sigkill;
 mod support;
