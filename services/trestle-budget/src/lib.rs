@@ -86,7 +86,6 @@
 //! for a fallback grant.
 
 mod error;
-mod health;
 mod limits;
 mod local;
 mod options;
@@ -109,9 +108,9 @@ pub use outcome::{Completion, LimitKind, Refused, Reservation, Source, Usage};
 pub use telemetry::names;
 /// The subscription tier of the event contract.
 pub use trestle_events::Tier;
+use trestle_redis::Health;
 use uuid::Uuid;
 
-use crate::health::Health;
 use crate::local::{Local, Share};
 use crate::redis::RedisBudget;
 use crate::script::{Call, Reply, Status};
@@ -127,7 +126,7 @@ impl BudgetOptions {
         self.validate()?;
         let (redis, trouble) = RedisBudget::connect(&self).await?;
         let health = Health::new(std::time::Duration::from_millis(self.probe_interval_ms));
-        let redis_url = error::redacted(&self.redis_url);
+        let redis_url = trestle_redis::redacted(&self.redis_url);
         if let Some(trouble) = trouble {
             health.failed(Instant::now());
             telemetry::redis_outage_began(&redis_url, self.fallback_instances, &trouble);

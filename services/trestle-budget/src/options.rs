@@ -72,6 +72,16 @@ impl Default for BudgetOptions {
 }
 
 impl BudgetOptions {
+    /// How the connection reaches Redis (options validated first).
+    pub(crate) fn redis_settings(&self) -> trestle_redis::Settings {
+        trestle_redis::Settings::from_ms(
+            &self.redis_url,
+            self.timeout_ms,
+            self.connect_timeout_ms,
+            self.probe_interval_ms,
+        )
+    }
+
     /// Checks every field that a connection attempt would not.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let invalid = |field, reason: String| Err(Error::InvalidOption { field, reason });

@@ -16,32 +16,10 @@ pub enum Error {
     },
 }
 
-/// The URL with any password replaced, for messages and logs.
-pub(crate) fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+impl From<trestle_redis::Error> for Error {
+    fn from(error: trestle_redis::Error) -> Self {
+        match error {
+            trestle_redis::Error::RedisUrl { url, source } => Error::RedisUrl { url, source },
         }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redacted;
-
-    #[test]
-    fn hides_the_password_of_a_url() {
-        assert_eq!(
-            redacted("redis://:s3cret@host:6379/0"),
-            "redis://:***@host:6379/0"
-        );
-        assert_eq!(redacted("redis://me:s3cret@host"), "redis://me:***@host");
-        assert_eq!(
-            redacted("redis://127.0.0.1:16379"),
-            "redis://127.0.0.1:16379"
-        );
     }
 }

@@ -68,7 +68,6 @@
 
 mod error;
 mod gcra;
-mod health;
 mod limit;
 mod local;
 mod options;
@@ -84,10 +83,10 @@ pub use options::RateLimitOptions;
 pub use telemetry::names;
 /// The subscription tier of the event contract.
 pub use trestle_events::Tier;
+use trestle_redis::Health;
 use uuid::Uuid;
 
 use crate::gcra::{Params, Verdict};
-use crate::health::Health;
 use crate::local::LocalGcra;
 use crate::redis::RedisGcra;
 
@@ -99,7 +98,7 @@ impl RateLimitOptions {
         self.validate()?;
         let (redis, trouble) = RedisGcra::connect(&self).await?;
         let health = Health::new(std::time::Duration::from_millis(self.probe_interval_ms));
-        let redis_url = error::redacted(&self.redis_url);
+        let redis_url = trestle_redis::redacted(&self.redis_url);
         if let Some(trouble) = trouble {
             health.failed(Instant::now());
             telemetry::redis_outage_began(&redis_url, self.fallback_instances, &trouble);

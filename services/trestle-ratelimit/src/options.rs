@@ -49,6 +49,16 @@ impl Default for RateLimitOptions {
 }
 
 impl RateLimitOptions {
+    /// How the connection reaches Redis (options validated first).
+    pub(crate) fn redis_settings(&self) -> trestle_redis::Settings {
+        trestle_redis::Settings::from_ms(
+            &self.redis_url,
+            self.timeout_ms,
+            self.connect_timeout_ms,
+            self.probe_interval_ms,
+        )
+    }
+
     /// Checks every field that a connection attempt would not.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let positive = [

@@ -2,7 +2,9 @@
 //!
 //! Each test owns its resources: a unique topic prefix (its own copy of every topic of
 //! `topics.toml`), its own Postgres databases and its own Redis key prefix, so tests pass alone
-//! or in parallel. Waits poll a condition with a deadline instead of sleeping.
+//! or in parallel. Waits poll a condition with a deadline instead of sleeping. A [`TcpProxy`]
+//! in front of Redis simulates an outage without touching the shared stack; [`Counters`]
+//! records what a test's code counted.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,8 +13,14 @@ use trestle_kafka::topics::TopicSpec;
 use trestle_kafka::KafkaOptions;
 use uuid::Uuid;
 
+mod counters;
 mod db;
+mod proxy;
+mod redis;
+pub use counters::Counters;
 pub use db::TestDb;
+pub use proxy::TcpProxy;
+pub use redis::{redis_addr, redis_client, redis_time_us, redis_url};
 
 /// Ports of the local stack, overridable like `compose/stack` does.
 pub fn kafka_bootstrap() -> String {
@@ -22,11 +30,6 @@ pub fn kafka_bootstrap() -> String {
 /// Postgres port of the local stack.
 pub fn pg_port() -> u16 {
     port("TRESTLE_PG_PORT", 15432)
-}
-
-/// Redis URL of the local stack.
-pub fn redis_url() -> String {
-    format!("redis://127.0.0.1:{}", port("TRESTLE_REDIS_PORT", 16379))
 }
 
 fn port(var: &str, default: u16) -> u16 {

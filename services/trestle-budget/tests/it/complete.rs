@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use trestle_budget::{BudgetOptions, Completion, MonthlyLimits, Usage};
-use trestle_testkit::wait_for;
+use trestle_testkit::{redis_time_us, wait_for};
 use uuid::Uuid;
 
-use crate::support::{budgets, month, options, redis, server_time_ms};
+use crate::support::{budgets, month, options};
 
 const ROOMY: MonthlyLimits = MonthlyLimits::new(Some(1_000), Some(1_000_000_000));
 
@@ -148,7 +148,7 @@ async fn ignores_a_settle_later_than_the_settle_window() {
     let budgets = budgets(&options).await;
     let company = Uuid::new_v4();
     let reservation = budgets.reserve(company, month(), ROOMY, 50).await.unwrap();
-    let client = redis().await;
+    let client = trestle_testkit::redis_client().await;
 
     let deadline = reservation.reserved_at_ms() + 300;
     wait_for(
@@ -156,7 +156,7 @@ async fn ignores_a_settle_later_than_the_settle_window() {
         Duration::from_secs(10),
         || {
             let client = client.clone();
-            async move { (server_time_ms(&client).await > deadline).then_some(()) }
+            async move { (redis_time_us(&client).await / 1000 > deadline).then_some(()) }
         },
     )
     .await;

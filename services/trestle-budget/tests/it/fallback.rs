@@ -1,17 +1,15 @@
 //! Redis trouble: down at start, gone and back. Budgets fall back to this instance's share,
 //! queue what is settled meanwhile, and send it to Redis when it answers again.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use trestle_budget::{
     names, BudgetOptions, Budgets, Completion, Error, LimitKind, MonthlyLimits, Source,
 };
-use trestle_testkit::wait_for;
+use trestle_testkit::{wait_for, Counters, TcpProxy};
 use uuid::Uuid;
 
-use crate::proxy::Proxy;
-use crate::support::{month, options, stored, Counters};
+use crate::support::{month, options, stored};
 
 fn outages(counters: &Counters) -> u64 {
     counters.get(names::REDIS_OUTAGES_TOTAL, &[])
@@ -40,13 +38,9 @@ async fn source_becomes(budgets: &Budgets, source: Source) {
 async fn falls_back_to_a_share_of_what_was_left_and_sends_the_spend_when_redis_returns() {
     let counters = Counters::default();
     let _recorder = metrics::set_default_local_recorder(&counters);
-    let redis: SocketAddr = trestle_testkit::redis_url()
-        .trim_start_matches("redis://")
-        .parse()
-        .unwrap();
-    let mut proxy = Proxy::start(redis);
+    let mut proxy = TcpProxy::to_redis();
     let options = BudgetOptions {
-        redis_url: proxy.url(),
+        redis_url: proxy.redis_url(),
         probe_interval_ms: 20,
         fallback_instances: 2,
         ..options("outage")

@@ -3,6 +3,5 @@
 
 mod complete;
 mod fallback;
-mod proxy;
 mod reserve;
 mod support;

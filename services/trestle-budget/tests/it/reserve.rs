@@ -7,9 +7,10 @@ use fred::prelude::*;
 use trestle_budget::{
     BudgetOptions, Budgets, LimitKind, MonthlyLimits, Overrides, Refused, Source, Tier,
 };
+use trestle_testkit::redis_client;
 use uuid::Uuid;
 
-use crate::support::{budgets, month, options, redis, stored};
+use crate::support::{budgets, month, options, stored};
 
 /// Fires `per_instance` reserves at once from each instance (each its own Redis connection, on
 /// a multi-threaded runtime) and counts the grants; checks every refusal names `which`.
@@ -216,7 +217,7 @@ async fn keeps_each_company_and_month_apart_and_lets_old_months_expire() {
         month()
     );
     for key in [key.clone(), format!("{key}:open")] {
-        let ttl_ms: i64 = redis().await.pttl(&key).await.unwrap();
+        let ttl_ms: i64 = redis_client().await.pttl(&key).await.unwrap();
         let forty_days = Duration::from_secs(40 * 24 * 3600).as_millis() as i64;
         assert!(
             ttl_ms > forty_days - 60_000 && ttl_ms <= forty_days,

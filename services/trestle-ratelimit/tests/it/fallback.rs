@@ -1,6 +1,5 @@
 //! Redis trouble: down at start, hung, gone and back, restarted without its script cache.
 
-use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,11 +10,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 use trestle_ratelimit::{names, Decision, Limit, RateLimitOptions, RateLimiter, Source};
-use trestle_testkit::wait_for;
+use trestle_testkit::{wait_for, Counters, TcpProxy};
 use uuid::Uuid;
 
-use crate::proxy::Proxy;
-use crate::support::{options, Counters};
+use crate::support::options;
 
 /// Slack for a loaded, shared machine on top of a configured timeout.
 const SLACK: Duration = Duration::from_millis(250);
@@ -191,13 +189,9 @@ async fn bounds_each_decision_by_the_timeout_when_redis_hangs() {
 async fn returns_to_redis_when_it_answers_again() {
     let counters = Counters::default();
     let _recorder = metrics::set_default_local_recorder(&counters);
-    let redis: SocketAddr = trestle_testkit::redis_url()
-        .trim_start_matches("redis://")
-        .parse()
-        .unwrap();
-    let mut proxy = Proxy::start(redis);
+    let mut proxy = TcpProxy::to_redis();
     let options = RateLimitOptions {
-        redis_url: proxy.url(),
+        redis_url: proxy.redis_url(),
         probe_interval_ms: 20,
         ..options("recovery")
     };

@@ -8,9 +8,10 @@ use futures::future::join_all;
 use trestle_ratelimit::{
     Decision, Limit, RateLimiter, Source, Tier, DEFAULT_BURST_FRACTION, RETRY_NEVER_MS,
 };
+use trestle_testkit::{redis_client, redis_time_us};
 use uuid::Uuid;
 
-use crate::support::{limiter, options, redis, server_time_us};
+use crate::support::{limiter, options};
 
 /// Fires `count` requests for a fresh company at once (pipelined on one connection, so Redis
 /// runs them back to back) and checks that exactly `limit.burst` are allowed, the others limited
@@ -191,17 +192,17 @@ async fn a_zero_limit_allows_nothing() {
 async fn stores_server_time_under_the_company_key_and_lets_idle_keys_expire() {
     let options = options("expiry");
     let limiter = limiter(&options).await;
-    let redis = redis().await;
+    let redis = redis_client().await;
     let company = Uuid::new_v4();
     let key = format!("{}rl:{company}", options.key_prefix);
     // One request per 100 ms, burst 5.
     let limit = Limit::new(600, 5);
 
-    let before = server_time_us(&redis).await;
+    let before = redis_time_us(&redis).await;
     for _ in 0..3 {
         assert!(limiter.check(company, limit).await.is_allowed());
     }
-    let after = server_time_us(&redis).await;
+    let after = redis_time_us(&redis).await;
 
     let tat: i64 = redis.get::<String, _>(&key).await.unwrap().parse().unwrap();
     assert!(

@@ -3,5 +3,4 @@
 
 mod fallback;
 mod limits;
-mod proxy;
 mod support;

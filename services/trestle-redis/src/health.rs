@@ -1,14 +1,16 @@
-//! Whether Redis is answering, and when to try it again during an outage (as in trestle-ratelimit).
+//! Whether Redis is answering, and when to try it again during an outage.
 //!
-//! While Redis is up every call goes to Redis. The first failure starts an outage (reported
-//! once). During an outage at most one call per probe interval tries Redis; the rest go
-//! straight to the local fallback, so an outage costs callers no waiting beyond those probes.
-//! The first success ends the outage.
+//! While Redis is up every call (a rate-limit decision, a budget reservation …) goes to Redis.
+//! The first failure starts an outage (reported once). During an outage at most one call per
+//! probe interval tries Redis; the rest go straight to the caller's local fallback, so an outage
+//! costs callers no waiting beyond those probes. The first success ends the outage.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub(crate) struct Health {
+/// The outage state of one Redis as one limiter sees it; shared by its clones.
+#[derive(Debug)]
+pub struct Health {
     probe_interval: Duration,
     state: Mutex<State>,
 }
@@ -20,7 +22,8 @@ enum State {
 }
 
 impl Health {
-    pub(crate) fn new(probe_interval: Duration) -> Health {
+    /// Redis up; during an outage one call per `probe_interval` will try it.
+    pub fn new(probe_interval: Duration) -> Health {
         Health {
             probe_interval,
             state: Mutex::new(State::Up),
@@ -35,7 +38,7 @@ impl Health {
     }
 
     /// Whether this call should ask Redis; during an outage, true for one probe per interval.
-    pub(crate) fn should_try_redis(&self, now: Instant) -> bool {
+    pub fn should_try_redis(&self, now: Instant) -> bool {
         let mut state = self.state();
         match *state {
             State::Up => true,
@@ -51,12 +54,12 @@ impl Health {
     }
 
     /// Whether no outage is going on.
-    pub(crate) fn is_up(&self) -> bool {
+    pub fn is_up(&self) -> bool {
         matches!(*self.state(), State::Up)
     }
 
     /// Redis answered. Returns how long the outage lasted if this ended one.
-    pub(crate) fn succeeded(&self, now: Instant) -> Option<Duration> {
+    pub fn succeeded(&self, now: Instant) -> Option<Duration> {
         let mut state = self.state();
         match std::mem::replace(&mut *state, State::Up) {
             State::Up => None,
@@ -65,7 +68,7 @@ impl Health {
     }
 
     /// Redis failed. Returns true if this began an outage.
-    pub(crate) fn failed(&self, now: Instant) -> bool {
+    pub fn failed(&self, now: Instant) -> bool {
         let mut state = self.state();
         match *state {
             State::Up => {
@@ -91,7 +94,9 @@ mod tests {
         let health = Health::new(PROBE);
         let t0 = Instant::now();
         assert!(health.should_try_redis(t0));
+        assert!(health.is_up());
         assert!(health.failed(t0));
+        assert!(!health.is_up());
         assert!(!health.failed(t0), "a second failure is the same outage");
         assert!(!health.should_try_redis(t0 + PROBE / 2));
         assert!(health.should_try_redis(t0 + PROBE));
@@ -102,6 +107,7 @@ mod tests {
         assert!(!health.failed(t0 + PROBE));
         assert!(health.should_try_redis(t0 + PROBE * 2));
         assert_eq!(health.succeeded(t0 + PROBE * 2), Some(PROBE * 2));
+        assert!(health.is_up());
         assert_eq!(health.succeeded(t0 + PROBE * 3), None);
         assert!(health.should_try_redis(t0 + PROBE * 3));
     }

@@ -1,30 +1,44 @@
-//! A TCP proxy in front of Redis that a test can close (connections dropped, port refused) and
-//! reopen on the same port: Redis "goes away" and "comes back" without touching the shared stack.
+//! A TCP proxy in front of a server (the local stack's Redis, say) that a test can close
+//! (connections dropped, port refused) and reopen on the same port: the server "goes away" and
+//! "comes back" without touching the shared stack.
 
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-pub struct Proxy {
+/// Forwards a loopback port to a target until closed; see the module docs. Needs a Tokio
+/// runtime; dropping it leaves the forwarding task to end with the runtime.
+pub struct TcpProxy {
     addr: SocketAddr,
     target: SocketAddr,
     running: Option<JoinHandle<()>>,
 }
 
-impl Proxy {
+impl TcpProxy {
     /// Starts forwarding a fresh loopback port to `target`.
-    pub fn start(target: SocketAddr) -> Proxy {
+    pub fn start(target: SocketAddr) -> TcpProxy {
         let listener = listen("127.0.0.1:0".parse().unwrap());
         let addr = listener.local_addr().unwrap();
-        Proxy {
+        TcpProxy {
             addr,
             target,
             running: Some(tokio::spawn(forward(listener, target))),
         }
     }
 
-    pub fn url(&self) -> String {
+    /// Starts forwarding a fresh loopback port to the local stack's Redis.
+    pub fn to_redis() -> TcpProxy {
+        TcpProxy::start(crate::redis_addr())
+    }
+
+    /// The port the proxy listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A Redis URL for the proxy: `redis://{addr}`.
+    pub fn redis_url(&self) -> String {
         format!("redis://{}", self.addr)
     }
 
