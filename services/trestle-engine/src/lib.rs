@@ -16,6 +16,7 @@
 
 mod cache;
 mod chains;
+mod commit;
 mod directory;
 mod error;
 mod intake;

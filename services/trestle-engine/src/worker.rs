@@ -18,7 +18,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
@@ -27,11 +27,11 @@ use trestle_events::{
     AiRequestSubmitted, Event, Meta, ProviderCircuitClosed, ProviderCircuitHalfOpened,
     ProviderCircuitOpened,
 };
-use trestle_kafka::{dead_letter_headers, DeadLetterOrigin};
 use trestle_scheduler::{CommitPoint, Completed, Dispatch, Offered, Pending, Scheduler};
 use uuid::Uuid;
 
 use crate::cache::ResponseCache;
+use crate::commit::{Batch, Committer, Output, TXN_TIMEOUT};
 use crate::directory::{Directory, Tenant};
 use crate::intake::{validate, InRecord};
 use crate::provider::ProviderClient;
@@ -39,7 +39,6 @@ use crate::rebalance::{RebalanceQueue, Rebalanced};
 use crate::serve::{serve, Limiters, Services};
 use crate::{DispatchMode, EngineConfig, Error};
 
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Consecutive failed commits after which the session restarts from the committed offsets.
 const MAX_COMMIT_FAILURES: u32 = 5;
 
@@ -135,42 +134,6 @@ enum Work {
     },
 }
 
-/// An output of a finished record, waiting for the next commit.
-enum Output {
-    /// An event, encoded by its request task so the session loop only hands bytes to the
-    /// producer.
-    Encoded {
-        topic: String,
-        key: String,
-        payload: Vec<u8>,
-    },
-    /// An event that could not be encoded (a bug): the commit fails and the session restarts.
-    Unencodable {
-        event: &'static str,
-        reason: String,
-    },
-    DeadLetter {
-        record: InRecord,
-        reason: String,
-    },
-}
-
-impl Output {
-    fn encode(event: &Event, kafka: &trestle_kafka::KafkaOptions) -> Output {
-        match trestle_events::encode(event) {
-            Ok(payload) => Output::Encoded {
-                topic: kafka.topic(event.topic().name()),
-                key: trestle_kafka::record_key(event),
-                payload,
-            },
-            Err(error) => Output::Unencodable {
-                event: event.name(),
-                reason: error.to_string(),
-            },
-        }
-    }
-}
-
 /// A finished request task.
 struct Done {
     partition: i32,
@@ -185,9 +148,12 @@ struct Session {
     directory: Directory,
     consumer: StreamConsumer<RebalanceQueue>,
     rebalances: RebalanceQueue,
-    producer: FutureProducer,
+    committer: Committer,
+    /// The commit in flight, if any (at most one).
+    committing: Option<tokio::task::JoinHandle<(Batch, Result<(), Error>)>>,
+    /// Bumped when a partition is revoked: a batch taken before must not give it outputs back.
+    epochs: HashMap<i32, u64>,
     requests_topic: String,
-    dead_letter_topic: String,
     /// Shared with request tasks, which encode their events.
     kafka: Arc<trestle_kafka::KafkaOptions>,
     scheduler: Scheduler<Work>,
@@ -197,6 +163,8 @@ struct Session {
     unpublished_count: usize,
     /// Breaker transitions not yet published.
     transitions: Vec<Event>,
+    /// Encoded transitions of a failed commit, for the next one.
+    retry_transitions: Vec<Output>,
     assigned: HashSet<i32>,
     paused: HashSet<i32>,
     committed: HashMap<i32, CommitPoint>,
@@ -255,15 +223,21 @@ impl Session {
             directory,
             consumer,
             rebalances,
-            producer,
+            committer: Committer {
+                producer,
+                dead_letter_topic: kafka.topic("dead-letter"),
+                group_id: config.group_id.clone(),
+            },
+            committing: None,
+            epochs: HashMap::new(),
             requests_topic,
-            dead_letter_topic: kafka.topic("dead-letter"),
             kafka: Arc::new(kafka.clone()),
             scheduler,
             tasks: FuturesUnordered::new(),
             unpublished: BTreeMap::new(),
             unpublished_count: 0,
             transitions: Vec::new(),
+            retry_transitions: Vec::new(),
             assigned: HashSet::new(),
             paused: HashSet::new(),
             committed: HashMap::new(),
@@ -290,14 +264,20 @@ impl Session {
                 Some(joined) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.finish(joined);
                     if self.unpublished_count >= self.config.commit_max_records {
-                        self.commit().await?;
+                        self.start_commit()?;
                     }
+                }
+                joined = async { self.committing.as_mut().expect("guarded").await },
+                    if self.committing.is_some() =>
+                {
+                    self.committing = None;
+                    self.committed(joined)?;
                 }
                 Some(transition) = transitions.recv() => {
                     self.transitions.push(transition_event(&transition));
                 }
                 _ = tick.tick() => {
-                    self.commit().await?;
+                    self.start_commit()?;
                     trestle_telemetry::scheduler_load(
                         self.scheduler.buffered_total(),
                         self.scheduler.in_flight(),
@@ -443,6 +423,7 @@ impl Session {
                         self.assigned.remove(&p);
                         self.paused.remove(&p);
                         self.committed.remove(&p);
+                        *self.epochs.entry(p).or_default() += 1;
                     }
                 }
             }
@@ -507,10 +488,12 @@ impl Session {
         }
     }
 
-    /// Publishes every unpublished output and transition and each partition's new commit point
-    /// in one transaction. A failure aborts it and keeps everything for the next try; only
-    /// repeated failures end the session.
-    async fn commit(&mut self) -> Result<(), Error> {
+    /// Starts a commit of every unpublished output and transition and each partition's new
+    /// commit point, unless one is in flight (then the next tick or completion starts it).
+    fn start_commit(&mut self) -> Result<(), Error> {
+        if self.committing.is_some() {
+            return Ok(());
+        }
         // A revocation seen by a poll that lost its select! race must drop the partition's
         // outputs before they could be published under a commit point it no longer owns.
         self.handle_rebalances()?;
@@ -534,140 +517,86 @@ impl Session {
             }
             points.push((p, point));
         }
-        if points.is_empty() && self.unpublished_count == 0 && self.transitions.is_empty() {
+        let batch = Batch {
+            outputs: std::mem::take(&mut self.unpublished),
+            transitions: std::mem::take(&mut self.retry_transitions)
+                .into_iter()
+                .chain(
+                    std::mem::take(&mut self.transitions)
+                        .iter()
+                        .map(|e| Output::encode(e, &self.kafka)),
+                )
+                .collect(),
+            offsets,
+            points,
+            epochs: self
+                .assigned
+                .iter()
+                .map(|p| (*p, self.epochs.get(p).copied().unwrap_or(0)))
+                .collect(),
+        };
+        self.unpublished_count = 0;
+        if batch.is_empty() {
             return Ok(());
         }
-        match self.transact(&offsets).await {
+        let group = self.consumer.group_metadata().ok_or(Error::Transaction {
+            step: "group metadata",
+            source: rdkafka::error::KafkaError::Canceled,
+        })?;
+        self.committing = Some(self.committer.spawn(batch, group));
+        Ok(())
+    }
+
+    /// Takes a finished commit: records its commit points, or aborts and gives the outputs of
+    /// partitions still owned (in the same assignment) back for the next commit. Only repeated
+    /// failures end the session.
+    fn committed(
+        &mut self,
+        joined: Result<(Batch, Result<(), Error>), tokio::task::JoinError>,
+    ) -> Result<(), Error> {
+        let (batch, result) = joined.map_err(|_| Error::Transaction {
+            step: "commit task",
+            source: rdkafka::error::KafkaError::Canceled,
+        })?;
+        let current = |p: &i32, epoch: &u64| {
+            self.assigned.contains(p) && self.epochs.get(p).copied().unwrap_or(0) == *epoch
+        };
+        match result {
             Ok(()) => {
                 trestle_telemetry::transaction("committed");
                 self.commit_failures = 0;
-                self.unpublished.clear();
-                self.unpublished_count = 0;
-                self.transitions.clear();
-                self.committed.extend(points);
+                for (p, point) in batch.points {
+                    if batch.epochs.get(&p).is_some_and(|e| current(&p, e)) {
+                        self.committed.insert(p, point);
+                    }
+                }
                 Ok(())
             }
             Err(error) => {
                 trestle_telemetry::transaction("aborted");
-                let producer = &self.producer;
-                tokio::task::block_in_place(|| producer.abort_transaction(TXN_TIMEOUT))
-                    .map_err(|source| Error::Transaction {
-                        step: "abort",
-                        source,
-                    })?;
+                self.committer.abort()?;
                 self.commit_failures += 1;
                 if self.commit_failures >= MAX_COMMIT_FAILURES {
                     return Err(error);
                 }
                 tracing::warn!(message = "Commit failed; aborted, will retry with the same outputs.", %error, failures = self.commit_failures);
+                let mut kept: Vec<(i32, Vec<Output>)> = Vec::new();
+                for (p, outputs) in batch.outputs {
+                    if batch.epochs.get(&p).is_some_and(|e| current(&p, e)) {
+                        kept.push((p, outputs));
+                    }
+                }
+                for (p, mut outputs) in kept {
+                    // Earlier outputs first, then what finished during the failed commit.
+                    let later = self.unpublished.remove(&p).unwrap_or_default();
+                    self.unpublished_count += outputs.len();
+                    outputs.extend(later);
+                    self.unpublished.insert(p, outputs);
+                }
+                self.retry_transitions.extend(batch.transitions);
                 Ok(())
             }
         }
-    }
-
-    async fn transact(&self, offsets: &TopicPartitionList) -> Result<(), Error> {
-        let step = |step: &'static str| move |source| Error::Transaction { step, source };
-        self.producer.begin_transaction().map_err(step("begin"))?;
-        let mut deliveries = Vec::new();
-        let transitions: Vec<Output> = self
-            .transitions
-            .iter()
-            .map(|e| Output::encode(e, &self.config.kafka))
-            .collect();
-        for output in self.unpublished.values().flatten().chain(&transitions) {
-            match output {
-                Output::Encoded {
-                    topic,
-                    key,
-                    payload,
-                } => {
-                    let record = FutureRecord::to(topic).key(key).payload(payload);
-                    deliveries.push((topic.clone(), self.enqueue(record)?));
-                }
-                Output::Unencodable { event, reason } => {
-                    return Err(Error::Unencodable {
-                        event,
-                        reason: reason.clone(),
-                    })
-                }
-                Output::DeadLetter { record, reason } => {
-                    let delivery = self.dead_letter(record, reason)?;
-                    deliveries.push((self.dead_letter_topic.clone(), delivery));
-                }
-            }
-        }
-        // Wait for the acks first, without blocking the runtime: commit_transaction would
-        // otherwise flush with records in flight and sleep in its poll loop (~100 ms a commit).
-        for (topic, delivery) in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((source, _))) => return Err(Error::Produce { topic, source }),
-                Err(_) => {
-                    return Err(Error::Produce {
-                        topic,
-                        source: rdkafka::error::KafkaError::Canceled,
-                    })
-                }
-            }
-        }
-        let producer = &self.producer;
-        if offsets.count() > 0 {
-            let group = self.consumer.group_metadata().ok_or(Error::Transaction {
-                step: "group metadata",
-                source: rdkafka::error::KafkaError::Canceled,
-            })?;
-            tokio::task::block_in_place(|| {
-                producer.send_offsets_to_transaction(offsets, &group, TXN_TIMEOUT)
-            })
-            .map_err(step("send offsets"))?;
-        }
-        tokio::task::block_in_place(|| producer.commit_transaction(TXN_TIMEOUT))
-            .map_err(step("commit"))?;
-        Ok(())
-    }
-
-    fn dead_letter(
-        &self,
-        record: &InRecord,
-        reason: &str,
-    ) -> Result<rdkafka::producer::DeliveryFuture, Error> {
-        trestle_telemetry::dead_lettered(
-            "engine",
-            &record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        );
-        let headers = dead_letter_headers(&DeadLetterOrigin {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            error: reason.to_owned(),
-            consumer: self.config.group_id.clone(),
-        });
-        let mut rec: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.dead_letter_topic).headers(headers);
-        if let Some(k) = record.key.as_deref() {
-            rec = rec.key(k);
-        }
-        if let Some(p) = record.payload.as_deref() {
-            rec = rec.payload(p);
-        }
-        self.enqueue(rec)
-    }
-
-    fn enqueue<K, P>(
-        &self,
-        record: FutureRecord<'_, K, P>,
-    ) -> Result<rdkafka::producer::DeliveryFuture, Error>
-    where
-        K: rdkafka::message::ToBytes + ?Sized,
-        P: rdkafka::message::ToBytes + ?Sized,
-    {
-        let topic = record.topic.to_string();
-        self.producer
-            .send_result(record)
-            .map_err(|(source, _)| Error::Produce { topic, source })
     }
 
     /// Graceful stop: no new records start; in-flight ones finish (up to the grace period) and
@@ -684,14 +613,30 @@ impl Session {
                 }
             }
         }
-        self.commit().await
+        // The commit in flight, then one more for what finished meanwhile (and, if that one
+        // fails, one retry).
+        for _ in 0..3 {
+            if let Some(task) = self.committing.take() {
+                let joined = task.await;
+                self.committed(joined)?;
+            }
+            self.start_commit()?;
+            if self.committing.is_none() {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
-    async fn close(self) {
+    async fn close(mut self) {
         for task in &self.tasks {
             task.abort();
         }
-        drop(self.producer);
+        if let Some(task) = self.committing.take() {
+            // Let a commit in flight end (commit or fail) before the producer goes.
+            let _ = task.await;
+        }
+        drop(self.committer);
         trestle_kafka::consumer::close(self.consumer).await;
     }
 }
