@@ -50,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
         bootstrap_servers: args.kafka_bootstrap.clone(),
         ..Default::default()
     };
-    eprintln!("==> Registering {} companies on the tenants topic", args.companies);
+    eprintln!(
+        "==> Registering {} companies on the tenants topic",
+        args.companies
+    );
     load::register_companies(&kafka, &scenario)
         .await
         .context("registering companies (is Kafka up? compose/stack up)")?;

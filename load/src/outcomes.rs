@@ -68,7 +68,10 @@ pub async fn read_outcomes(
     while have < want {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(message) = tokio::time::timeout(left, consumer.recv()).await else {
-            eprintln!("  only {have}/{want} outcomes after {} s", timeout.as_secs());
+            eprintln!(
+                "  only {have}/{want} outcomes after {} s",
+                timeout.as_secs()
+            );
             break;
         };
         let message = message?;

@@ -88,7 +88,15 @@ pub fn print_report(
     let header = |first: &str| {
         println!(
             "{first:<38} {:<12} {:>6} {:>8} {:>8} {:>6} {:>9} {:>6} {:>9} {:>10}",
-            "tier", "sent", "answered", "degraded", "cache", "throttled", "failed", "projected", "cost $"
+            "tier",
+            "sent",
+            "answered",
+            "degraded",
+            "cache",
+            "throttled",
+            "failed",
+            "projected",
+            "cost $"
         )
     };
     header("");
@@ -107,7 +115,12 @@ pub fn print_report(
             u(&|u| u.cost_micro_usd) as f64 / 1e6,
         );
     };
-    for tier in [Tier::Starter, Tier::Professional, Tier::Premium, Tier::Enterprise] {
+    for tier in [
+        Tier::Starter,
+        Tier::Professional,
+        Tier::Premium,
+        Tier::Enterprise,
+    ] {
         let idx: Vec<usize> = (0..scenario.companies.len())
             .filter(|&i| scenario.companies[i].tier == tier)
             .collect();
@@ -118,13 +131,22 @@ pub fn print_report(
     println!();
     header("company_id");
     let mut order: Vec<usize> = (0..scenario.companies.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(sent.accepted[i]), scenario.companies[i].id));
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(sent.accepted[i]),
+            scenario.companies[i].id,
+        )
+    });
     for &i in order.iter().take(rows) {
         let c = &scenario.companies[i];
         line(&c.id.to_string(), c.tier.as_str(), &[i]);
     }
     if order.len() > rows {
-        println!("… {} more companies (all rows: --rows {})", order.len() - rows, order.len());
+        println!(
+            "… {} more companies (all rows: --rows {})",
+            order.len() - rows,
+            order.len()
+        );
     }
     println!();
     let total_sent: u64 = sent.accepted.iter().sum();

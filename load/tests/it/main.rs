@@ -97,7 +97,10 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     // 600 requests in about a second is far over every tier's rate: the ladder must have acted.
     let throttled: u64 = outcomes.iter().map(|o| o.throttled + o.from_cache).sum();
     assert!(throttled > 0, "no request met the rate limit");
-    assert_eq!(load::print_report(&scenario, &sent, &outcomes, &usage, 5), 0);
+    assert_eq!(
+        load::print_report(&scenario, &sent, &outcomes, &usage, 5),
+        0
+    );
 
     drop((stop_engine, stop_projector));
     engine.await.unwrap().unwrap();

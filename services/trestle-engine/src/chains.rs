@@ -77,7 +77,10 @@ impl Default for Chains {
         chains.insert(
             "chat".into(),
             chain(
-                vec![flash(), Step::new("openai", "gpt-4o-mini", GeminiFlashQueries)],
+                vec![
+                    flash(),
+                    Step::new("openai", "gpt-4o-mini", GeminiFlashQueries),
+                ],
                 None,
             ),
         );

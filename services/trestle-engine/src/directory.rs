@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use chrono::{DateTime, Utc};
 use trestle_events::{Event, PriceBookPublished, Region, Tier};
 use uuid::Uuid;
 
@@ -135,13 +135,14 @@ impl Directory {
         catch_up: Duration,
     ) -> Result<FollowGuard, Error> {
         let group = format!("{}engine-directory-{}", kafka.topic_prefix, Uuid::new_v4());
-        let consumer: StreamConsumer = kafka
-            .consumer_config(&group)
-            .create()
-            .map_err(|source| Error::Setup {
-                what: "tenant directory consumer",
-                source,
-            })?;
+        let consumer: StreamConsumer =
+            kafka
+                .consumer_config(&group)
+                .create()
+                .map_err(|source| Error::Setup {
+                    what: "tenant directory consumer",
+                    source,
+                })?;
         let mut tpl = TopicPartitionList::new();
         // Where each partition ended at start: caught up once every one is reached.
         let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
@@ -170,12 +171,10 @@ impl Directory {
                 }
             }
         }
-        consumer
-            .assign(&tpl)
-            .map_err(|source| Error::Consume {
-                topic: kafka.topic("tenants"),
-                source,
-            })?;
+        consumer.assign(&tpl).map_err(|source| Error::Consume {
+            topic: kafka.topic("tenants"),
+            source,
+        })?;
         let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
         let directory = self.clone();
         let task = tokio::spawn(async move {

@@ -20,11 +20,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use trestle_breaker::{BreakerKey, Breakers, Outcome, Permit, Transition};
+use trestle_budget::{Budgets, Month, Overrides, Refused, Reservation};
 use trestle_events::{
     AiRequestCompleted, AiRequestFailed, AiRequestServedFromCache, AiRequestSubmitted,
     AiRequestThrottled, Event, Meta, ThrottleReason, UsageRecorded,
 };
-use trestle_budget::{Budgets, Month, Overrides, Refused, Reservation};
 use trestle_ratelimit::{Decision, Limit, RateLimiter, RETRY_NEVER_MS};
 use uuid::Uuid;
 
@@ -119,13 +119,25 @@ pub(crate) async fn serve(
     tenant: Tenant,
 ) -> Vec<Event> {
     let Some(chain) = services.chains.for_kind(submitted.kind) else {
-        return vec![failed(&submitted, "no provider chain for this kind".into(), vec![], false)];
+        return vec![failed(
+            &submitted,
+            "no provider chain for this kind".into(),
+            vec![],
+            false,
+        )];
     };
     if let Some(limiters) = &services.limiters {
         let limit = limiters.rate.tier_limit(tenant.tier);
         if let Some(retry_after_ms) = wait_for_rate(&services, limiters, &submitted, limit).await {
-            return over_the_limit(&services, limiters, &submitted, &tenant, limit, retry_after_ms)
-                .await;
+            return over_the_limit(
+                &services,
+                limiters,
+                &submitted,
+                &tenant,
+                limit,
+                retry_after_ms,
+            )
+            .await;
         }
     }
     let reservation = match reserve(&services, &submitted, &tenant, &chain.steps[0]).await {
@@ -264,7 +276,10 @@ async fn reserve(
     let estimate = services
         .directory
         .price_book(submitted.meta.occurred_at)
-        .cost(step.meter, step.quantity_milli(&submitted.prompt, words.max(1), 150));
+        .cost(
+            step.meter,
+            step.quantity_milli(&submitted.prompt, words.max(1), 150),
+        );
     let month = Month::of(submitted.meta.occurred_at.date_naive());
     budgets
         .reserve(submitted.meta.company_id, month, limits, estimate)

@@ -73,7 +73,10 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
             .context("starting the rate limiter")?;
         let mut degraded = config.rate_limit.clone();
         degraded.key_prefix.push_str("degraded:");
-        let degraded = degraded.build().await.context("starting the degrade allowance")?;
+        let degraded = degraded
+            .build()
+            .await
+            .context("starting the degrade allowance")?;
         Some(Limiters { rate, degraded })
     } else {
         None
@@ -311,10 +314,7 @@ impl Session {
                         Done {
                             partition,
                             offset,
-                            outputs: events
-                                .iter()
-                                .map(|e| Output::encode(e, &kafka))
-                                .collect(),
+                            outputs: events.iter().map(|e| Output::encode(e, &kafka)).collect(),
                         }
                     })
                 }
@@ -340,7 +340,11 @@ impl Session {
                 let ordering_key = submitted.ordering_key.clone();
                 let (company, tier, ordering_key) = match self.config.dispatch {
                     DispatchMode::Fair => (company, scheduler_tier(tenant.tier), ordering_key),
-                    DispatchMode::Fifo => (Uuid::nil(), trestle_scheduler::Tier::Enterprise, ordering_key),
+                    DispatchMode::Fifo => (
+                        Uuid::nil(),
+                        trestle_scheduler::Tier::Enterprise,
+                        ordering_key,
+                    ),
                     DispatchMode::PartitionOrder => (
                         Uuid::nil(),
                         trestle_scheduler::Tier::Enterprise,
@@ -419,7 +423,12 @@ impl Session {
                         if let Some(dropped) = self.unpublished.remove(&p) {
                             self.unpublished_count -= dropped.len();
                         }
-                        tracing::info!(message = "Partition revoked; its unfinished records go to the new owner.", partition = p, in_flight = in_flight.len());
+                        tracing::info!(
+                            message =
+                                "Partition revoked; its unfinished records go to the new owner.",
+                            partition = p,
+                            in_flight = in_flight.len()
+                        );
                         self.assigned.remove(&p);
                         self.paused.remove(&p);
                         self.committed.remove(&p);
@@ -608,7 +617,10 @@ impl Session {
                 Ok(Some(joined)) => self.finish(joined),
                 Ok(None) => break,
                 Err(_) => {
-                    tracing::warn!(message = "Stopping with records still in flight; they will be redone.", in_flight = self.tasks.len());
+                    tracing::warn!(
+                        message = "Stopping with records still in flight; they will be redone.",
+                        in_flight = self.tasks.len()
+                    );
                     break;
                 }
             }
@@ -672,12 +684,19 @@ fn scheduler_tier(tier: trestle_events::Tier) -> trestle_scheduler::Tier {
 /// The `providers` event of a breaker transition: opened (from closed or a failed probe),
 /// half-opened (open time over, probing) or closed.
 fn transition_event(t: &Transition) -> Event {
-    trestle_telemetry::breaker_transition(&t.key.provider, match t.to {
-        State::Closed => "closed",
-        State::Open => "open",
-        State::HalfOpen => "half_open",
-    });
-    let region = t.key.region.parse().unwrap_or(trestle_events::Region::Unknown);
+    trestle_telemetry::breaker_transition(
+        &t.key.provider,
+        match t.to {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        },
+    );
+    let region = t
+        .key
+        .region
+        .parse()
+        .unwrap_or(trestle_events::Region::Unknown);
     let (provider, cloud_project_id) = (t.key.provider.clone(), t.key.cloud_project.clone());
     let window_calls = t.window_calls as i32;
     match t.to {

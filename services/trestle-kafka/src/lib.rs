@@ -34,9 +34,7 @@ pub fn record_key(event: &trestle_events::Event) -> String {
     };
     match event {
         Event::ProviderCircuitOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
-        Event::ProviderCircuitHalfOpened(e) => {
-            circuit(&e.provider, &e.cloud_project_id, e.region)
-        }
+        Event::ProviderCircuitHalfOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
         Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
         Event::PriceBookPublished(_) => trestle_events::PRICE_BOOK_KEY.to_owned(),
         other => company_key(&other.meta().company_id),

@@ -22,9 +22,9 @@ mod worker;
 pub use billing::BillingProjection;
 pub use error::Error;
 pub use health::ShardHealthProjection;
+pub use pool::PoolProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
 pub use rebuild::{rebuild, RebuildMode, RebuildOptions, RebuildReport};
-pub use pool::PoolProjection;
 pub use routing::RoutingProjection;
 pub use usage::{
     default_shard, period_starts, ShardedUsageProjection, UsageProjection, UsageShardConfig,
@@ -82,7 +82,11 @@ pub async fn run(
     config: ProjectorConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    config.projection.database().migrate(&config.postgres).await?;
+    config
+        .projection
+        .database()
+        .migrate(&config.postgres)
+        .await?;
     let projection = match (&config.shard, config.projection) {
         (None, kind) => kind.projection(),
         (Some(shard), ProjectionKind::Usage) => {

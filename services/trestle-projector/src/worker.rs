@@ -80,7 +80,10 @@ async fn session(
         .iter()
         .map(|logical| (config.kafka.topic(logical), *logical))
         .collect();
-    let names: Vec<&str> = topics.iter().map(|(physical, _)| physical.as_str()).collect();
+    let names: Vec<&str> = topics
+        .iter()
+        .map(|(physical, _)| physical.as_str())
+        .collect();
     let assigned = Assignments::default();
     let consumer: StreamConsumer<Context> = config
         .kafka
@@ -230,7 +233,10 @@ pub(crate) async fn apply_batch(
     };
     let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for r in &batch {
-        partitions.entry(r.topic.clone()).or_default().push(r.partition);
+        partitions
+            .entry(r.topic.clone())
+            .or_default()
+            .push(r.partition);
     }
     let mut tx = pool.begin().await.map_err(pg.clone())?;
     // Topics in name order, partitions in number order: concurrent batches cannot deadlock.
@@ -279,7 +285,10 @@ pub(crate) async fn apply_batch(
             dead_letter(config, producer, record, reason).await?;
         }
     }
-    let applied = projection.apply(&mut tx, accepted).await.map_err(pg.clone())?;
+    let applied = projection
+        .apply(&mut tx, accepted)
+        .await
+        .map_err(pg.clone())?;
     if config.offsets == OffsetStore::Postgres {
         let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
         for ((topic, p), o) in &next {

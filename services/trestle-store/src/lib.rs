@@ -16,8 +16,7 @@ use uuid::Uuid;
 pub static SHARD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shard");
 
 /// The migrations of the control database (platform-wide projections).
-pub static CONTROL_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/control");
+pub static CONTROL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/control");
 
 /// Which kind of database a service writes to; selects its migrations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +109,10 @@ pub async fn migrate_control(options: &PostgresOptions) -> Result<(), Error> {
     migrate(&CONTROL_MIGRATIONS, options).await
 }
 
-async fn migrate(migrator: &sqlx::migrate::Migrator, options: &PostgresOptions) -> Result<(), Error> {
+async fn migrate(
+    migrator: &sqlx::migrate::Migrator,
+    options: &PostgresOptions,
+) -> Result<(), Error> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(&options.owner_url)
@@ -119,13 +121,10 @@ async fn migrate(migrator: &sqlx::migrate::Migrator, options: &PostgresOptions) 
             url: redact(&options.owner_url),
             source,
         })?;
-    let result = migrator
-        .run(&pool)
-        .await
-        .map_err(|source| Error::Migrate {
-            url: redact(&options.owner_url),
-            source,
-        });
+    let result = migrator.run(&pool).await.map_err(|source| Error::Migrate {
+        url: redact(&options.owner_url),
+        source,
+    });
     pool.close().await;
     result
 }
@@ -210,10 +209,11 @@ pub async fn connect_owner(
 
 /// The role name in a connection URL (e.g. `trestle_app`), for grants.
 pub fn role_of(url: &str) -> Result<String, Error> {
-    let parsed: sqlx::postgres::PgConnectOptions = url.parse().map_err(|source| Error::Connect {
-        url: redact(url),
-        source,
-    })?;
+    let parsed: sqlx::postgres::PgConnectOptions =
+        url.parse().map_err(|source| Error::Connect {
+            url: redact(url),
+            source,
+        })?;
     Ok(parsed.get_username().to_owned())
 }
 

@@ -62,7 +62,8 @@ pub fn ladder_step(step: &'static str) {
 
 /// A record left the fair scheduler's queue after `waited`.
 pub fn queue_wait(tier: &'static str, waited: Duration) {
-    metrics::histogram!(names::SCHEDULER_QUEUE_SECONDS, "tier" => tier).record(waited.as_secs_f64());
+    metrics::histogram!(names::SCHEDULER_QUEUE_SECONDS, "tier" => tier)
+        .record(waited.as_secs_f64());
 }
 
 /// The fair scheduler's current load.

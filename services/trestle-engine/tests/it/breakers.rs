@@ -46,16 +46,32 @@ async fn a_failing_provider_opens_its_circuit_and_a_good_probe_closes_it_each_an
         };
         assert_eq!(c.provider, "openai");
     }
-    assert_eq!(provider_calls(&sim).await.get("gemini"), Some(&4), "no calls while open");
+    assert_eq!(
+        provider_calls(&sim).await.get("gemini"),
+        Some(&4),
+        "no calls while open"
+    );
     let opened = read_events(&topics, "providers", 1).await;
     let Event::ProviderCircuitOpened(o) = &opened[0] else {
         panic!("expected the circuit to open, got {}", opened[0].name())
     };
-    assert_eq!((o.provider.as_str(), o.cloud_project_id.as_str()), ("gemini", "shared-0"));
+    assert_eq!(
+        (o.provider.as_str(), o.cloud_project_id.as_str()),
+        ("gemini", "shared-0")
+    );
     assert_eq!((o.failure_rate, o.window_calls), (1.0, 4));
 
     // Gemini recovers; once the open time is over the next request probes it and closes it.
-    set_provider(&sim, "gemini", Behaviour { latency_ms: 1, jitter_ms: 0, ..Behaviour::default() }).await;
+    set_provider(
+        &sim,
+        "gemini",
+        Behaviour {
+            latency_ms: 1,
+            jitter_ms: 0,
+            ..Behaviour::default()
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let probe = chat(100);
     publish_all(&producer, std::slice::from_ref(&probe)).await;
@@ -63,7 +79,11 @@ async fn a_failing_provider_opens_its_circuit_and_a_good_probe_closes_it_each_an
     let names: Vec<&str> = transitions.iter().map(Event::name).collect();
     assert_eq!(
         names,
-        ["ProviderCircuitOpened", "ProviderCircuitHalfOpened", "ProviderCircuitClosed"],
+        [
+            "ProviderCircuitOpened",
+            "ProviderCircuitHalfOpened",
+            "ProviderCircuitClosed"
+        ],
         "every transition, in order, on one partition (key provider/project/region)"
     );
     let outcomes = by_request(read_events(&topics, "ai-outcomes", 9).await);

@@ -37,7 +37,12 @@ async fn requests_sharing_an_ordering_key_run_in_log_order_while_independent_one
     let mut independent = Vec::new();
     let mut requests = Vec::new();
     for i in 0..6 {
-        let step = ask(company, AiRequestKind::Chat, &format!("job step {i}"), Some("job-1"));
+        let step = ask(
+            company,
+            AiRequestKind::Chat,
+            &format!("job step {i}"),
+            Some("job-1"),
+        );
         let question = ask(company, AiRequestKind::Chat, &format!("question {i}"), None);
         keyed.push(step.request_id);
         independent.push(question.request_id);
@@ -84,7 +89,12 @@ async fn a_quiet_company_is_served_while_a_noisy_one_floods_its_partition() {
         .collect();
     for &company in &quiet {
         for i in 0..3 {
-            requests.push(ask(company, AiRequestKind::Chat, &format!("quiet {i}"), None));
+            requests.push(ask(
+                company,
+                AiRequestKind::Chat,
+                &format!("quiet {i}"),
+                None,
+            ));
         }
     }
     publish_all(&producer, &requests).await;

@@ -21,7 +21,7 @@ async fn over_the_rate_limit_the_ladder_serves_cache_then_degrades_then_throttle
     let producer = EventProducer::new(&topics.options).unwrap();
     let sim = start_sim(BTreeMap::new()).await;
     let company = Uuid::now_v7(); // not registered: a starter, 10 rpm with a burst of 2
-    // One ordering key, so they are decided one after the other in log order.
+                                  // One ordering key, so they are decided one after the other in log order.
     let summary = |prompt: &str| ask(company, AiRequestKind::Summary, prompt, Some("k"));
     let requests = vec![
         summary("A"), // within the burst: answered, and cached
@@ -45,19 +45,27 @@ async fn over_the_rate_limit_the_ladder_serves_cache_then_degrades_then_throttle
         assert_eq!((c.model.as_str(), c.degraded), ("gemini-pro", false));
     }
     let Event::AiRequestServedFromCache(cached) = outcome(2) else {
-        panic!("request 2 should come from the cache: {}", outcome(2).name())
+        panic!(
+            "request 2 should come from the cache: {}",
+            outcome(2).name()
+        )
     };
     assert!(!cached.limited_notice);
     let Event::AiRequestCompleted(degraded) = outcome(3) else {
         panic!("request 3 should be degraded: {}", outcome(3).name())
     };
-    assert_eq!((degraded.model.as_str(), degraded.degraded), ("gemini-flash", true));
+    assert_eq!(
+        (degraded.model.as_str(), degraded.degraded),
+        ("gemini-flash", true)
+    );
     let Event::AiRequestThrottled(throttled) = outcome(4) else {
         panic!("request 4 should be throttled: {}", outcome(4).name())
     };
     assert_eq!(throttled.reason, ThrottleReason::RateLimit);
     assert_eq!(throttled.limit, "10 rpm (starter)");
-    assert!(throttled.retry_after_ms.is_some_and(|ms| ms > 0 && ms <= 6_000));
+    assert!(throttled
+        .retry_after_ms
+        .is_some_and(|ms| ms > 0 && ms <= 6_000));
     // Usage only for what a provider answered: two full-price answers and one degraded.
     let usage = read_events(&topics, "usage", 3).await;
     assert_eq!(usage.len(), 3);
@@ -71,21 +79,43 @@ async fn with_every_provider_down_the_cached_answer_is_served_marked_limited() {
     let producer = EventProducer::new(&topics.options).unwrap();
     let sim = start_sim(BTreeMap::new()).await;
     let company = Uuid::now_v7();
-    let first = ask(company, AiRequestKind::Chat, "What is due on site today?", None);
+    let first = ask(
+        company,
+        AiRequestKind::Chat,
+        "What is due on site today?",
+        None,
+    );
     publish_all(&producer, std::slice::from_ref(&first)).await;
     let engine = Engine::start(config(&topics, &sim));
     read_events(&topics, "ai-outcomes", 1).await;
 
     set_provider(&sim, "gemini", down()).await;
     set_provider(&sim, "openai", down()).await;
-    let again = ask(company, AiRequestKind::Chat, "What is due on site today?", None);
+    let again = ask(
+        company,
+        AiRequestKind::Chat,
+        "What is due on site today?",
+        None,
+    );
     let new = ask(company, AiRequestKind::Chat, "Who signed the permit?", None);
-    let other_company = ask(Uuid::now_v7(), AiRequestKind::Chat, "What is due on site today?", None);
-    publish_all(&producer, &[again.clone(), new.clone(), other_company.clone()]).await;
+    let other_company = ask(
+        Uuid::now_v7(),
+        AiRequestKind::Chat,
+        "What is due on site today?",
+        None,
+    );
+    publish_all(
+        &producer,
+        &[again.clone(), new.clone(), other_company.clone()],
+    )
+    .await;
 
     let outcomes = by_request(read_events(&topics, "ai-outcomes", 4).await);
     let Event::AiRequestServedFromCache(cached) = &outcomes[&again.request_id] else {
-        panic!("expected the cached answer: {}", outcomes[&again.request_id].name())
+        panic!(
+            "expected the cached answer: {}",
+            outcomes[&again.request_id].name()
+        )
     };
     assert!(cached.limited_notice, "marked \"AI temporarily limited\"");
     let Event::AiRequestCompleted(original) = &outcomes[&first.request_id] else {
@@ -94,9 +124,16 @@ async fn with_every_provider_down_the_cached_answer_is_served_marked_limited() {
     assert_eq!(cached.answer, original.answer);
     for id in [new.request_id, other_company.request_id] {
         let Event::AiRequestFailed(failed) = &outcomes[&id] else {
-            panic!("no cached answer: expected a failure, got {}", outcomes[&id].name())
+            panic!(
+                "no cached answer: expected a failure, got {}",
+                outcomes[&id].name()
+            )
         };
-        assert!(failed.reason.contains("AI temporarily limited"), "{}", failed.reason);
+        assert!(
+            failed.reason.contains("AI temporarily limited"),
+            "{}",
+            failed.reason
+        );
     }
     engine.stop().await;
     topics.delete().await;
@@ -118,17 +155,30 @@ async fn over_the_monthly_cost_limit_a_request_is_throttled_naming_the_limit() {
         },
     );
     let requests: Vec<_> = (0..3)
-        .map(|i| ask(company, AiRequestKind::Summary, &format!("report {i}"), Some("k")))
+        .map(|i| {
+            ask(
+                company,
+                AiRequestKind::Summary,
+                &format!("report {i}"),
+                Some("k"),
+            )
+        })
         .collect();
     publish_all(&producer, &requests).await;
     let engine = Engine::start(config);
 
     let outcomes = by_request(read_events(&topics, "ai-outcomes", 3).await);
     for r in &requests[..2] {
-        assert!(matches!(outcomes[&r.request_id], Event::AiRequestCompleted(_)));
+        assert!(matches!(
+            outcomes[&r.request_id],
+            Event::AiRequestCompleted(_)
+        ));
     }
     let Event::AiRequestThrottled(throttled) = &outcomes[&requests[2].request_id] else {
-        panic!("the third is over the limit: {}", outcomes[&requests[2].request_id].name())
+        panic!(
+            "the third is over the limit: {}",
+            outcomes[&requests[2].request_id].name()
+        )
     };
     assert_eq!(throttled.reason, ThrottleReason::CostLimit);
     assert!(
@@ -136,8 +186,15 @@ async fn over_the_monthly_cost_limit_a_request_is_throttled_naming_the_limit() {
         "{}",
         throttled.limit
     );
-    assert!(throttled.retry_after_ms.is_some_and(|ms| ms > 0), "retry next month");
-    assert_eq!(read_events(&topics, "usage", 2).await.len(), 2, "nothing billed beyond");
+    assert!(
+        throttled.retry_after_ms.is_some_and(|ms| ms > 0),
+        "retry next month"
+    );
+    assert_eq!(
+        read_events(&topics, "usage", 2).await.len(),
+        2,
+        "nothing billed beyond"
+    );
     engine.stop().await;
     topics.delete().await;
 }
@@ -150,13 +207,17 @@ async fn wait_for_group(topics: &TestTopics, members: usize) {
         .create()
         .unwrap();
     let group = topics.group("engine");
-    trestle_testkit::wait_for("both engines in the group", Duration::from_secs(60), || async {
-        let list = consumer
-            .fetch_group_list(Some(&group), Duration::from_secs(5))
-            .ok()?;
-        let g = list.groups().first()?;
-        (g.state() == "Stable" && g.members().len() == members).then_some(())
-    })
+    trestle_testkit::wait_for(
+        "both engines in the group",
+        Duration::from_secs(60),
+        || async {
+            let list = consumer
+                .fetch_group_list(Some(&group), Duration::from_secs(5))
+                .ok()?;
+            let g = list.groups().first()?;
+            (g.state() == "Stable" && g.members().len() == members).then_some(())
+        },
+    )
     .await;
 }
 

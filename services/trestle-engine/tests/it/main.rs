@@ -204,7 +204,11 @@ async fn every_provider_of_the_chain_down_gives_a_failed_outcome_naming_them_and
     });
     let failed = failed.expect("a failed outcome");
     assert_eq!(failed.request_id, request_id_of_submitted(&failing));
-    assert!(failed.reason.contains("AI temporarily limited"), "{}", failed.reason);
+    assert!(
+        failed.reason.contains("AI temporarily limited"),
+        "{}",
+        failed.reason
+    );
     assert!(failed.reason.contains("503"), "{}", failed.reason);
     assert_eq!(failed.providers_tried, vec!["gemini", "openai"]);
     assert!(failed.retryable);

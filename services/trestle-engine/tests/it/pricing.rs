@@ -56,7 +56,12 @@ async fn usage_is_priced_by_the_published_price_book_in_effect_and_names_its_ver
         .await
         .unwrap();
     let sim = start_sim(BTreeMap::new()).await;
-    let chat = ask(Uuid::now_v7(), AiRequestKind::Chat, "What is due today?", None);
+    let chat = ask(
+        Uuid::now_v7(),
+        AiRequestKind::Chat,
+        "What is due today?",
+        None,
+    );
     publish_all(&producer, std::slice::from_ref(&chat)).await;
     let engine = Engine::start(config(&topics, &sim));
 

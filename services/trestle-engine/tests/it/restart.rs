@@ -70,14 +70,23 @@ async fn records_finished_beyond_a_slow_one_are_not_redone_after_a_crash() {
     .await;
     engine.crash().await;
     assert_eq!(offset, 0, "the unfinished first record holds the watermark");
-    assert!(metadata.starts_with("f1:"), "finished-beyond metadata: {metadata}");
+    assert!(
+        metadata.starts_with("f1:"),
+        "finished-beyond metadata: {metadata}"
+    );
 
     let engine = Engine::start(config);
     let outcomes = by_request(read_events(&topics, "ai-outcomes", requests.len()).await);
-    assert_eq!(outcomes.len(), requests.len(), "every request answered once");
-    trestle_testkit::wait_for("the watermark to pass every record", Duration::from_secs(30), || async {
-        committed(&topics).filter(|(o, _)| *o == requests.len() as i64)
-    })
+    assert_eq!(
+        outcomes.len(),
+        requests.len(),
+        "every request answered once"
+    );
+    trestle_testkit::wait_for(
+        "the watermark to pass every record",
+        Duration::from_secs(30),
+        || async { committed(&topics).filter(|(o, _)| *o == requests.len() as i64) },
+    )
     .await;
     engine.stop().await;
     topics.delete().await;

@@ -232,7 +232,11 @@ pub(crate) async fn read_until(
 ) -> Vec<Event> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::Message;
-    let group = format!("{}reader-{}", topics.options.topic_prefix, Uuid::new_v4().simple());
+    let group = format!(
+        "{}reader-{}",
+        topics.options.topic_prefix,
+        Uuid::new_v4().simple()
+    );
     let consumer: StreamConsumer = topics.options.consumer_config(&group).create().unwrap();
     consumer.subscribe(&[&topics.topic(logical)]).unwrap();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -240,7 +244,10 @@ pub(crate) async fn read_until(
     while !done(&events) {
         let message = tokio::time::timeout_at(deadline, consumer.recv()).await;
         let Ok(message) = message else {
-            panic!("{logical}: condition not met after {timeout:?}; read {}", events.len());
+            panic!(
+                "{logical}: condition not met after {timeout:?}; read {}",
+                events.len()
+            );
         };
         let message = message.unwrap();
         events.push(trestle_events::decode(message.payload().unwrap()).unwrap());

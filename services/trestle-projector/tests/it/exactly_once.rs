@@ -1,6 +1,5 @@
 //! Usage is never counted twice or lost: folding, re-publication, SIGKILL mid-run.
 
-use std::process::Command;
 use std::time::Duration;
 
 use trestle_events::{Event, Meter};
@@ -84,26 +83,7 @@ async fn republished_usage_is_counted_once() {
 }
 
 fn start_projector(topics: &TestTopics, db: &TestDb) -> ChildGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_trestle-projector"))
-        .env(
-            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
-            &topics.options.bootstrap_servers,
-        )
-        .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
-        // Static membership: a restarted instance takes its partitions back at once instead
-        // of waiting for the killed member's session to time out.
-        .env(
-            "TRESTLE_KAFKA__LIBRDKAFKA__group.instance.id",
-            "projector-under-test",
-        )
-        .env("TRESTLE_POSTGRES__URL", &db.options.url)
-        .env("TRESTLE_POSTGRES__OWNER_URL", &db.options.owner_url)
-        .env("TRESTLE_GROUP_ID", topics.group("projector"))
-        .env("TRESTLE_BATCH_MAX_RECORDS", "200")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("start trestle-projector");
-    ChildGuard(child)
+    crate::support::start_projector_binary(topics, db, "usage", "projector-under-test", 200)
 }
 
 async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
@@ -140,7 +120,10 @@ async fn resumes_after_sigkill_without_double_counting() {
         kills += 1;
         child = start_projector(topics, db);
     }
-    assert_eq!(kills, 20, "the projector finished before it was killed 20 times");
+    assert_eq!(
+        kills, 20,
+        "the projector finished before it was killed 20 times"
+    );
     wait_caught_up(topics, pool, Duration::from_secs(120)).await;
     child.kill();
 

@@ -2,7 +2,6 @@
 //! windows, pruning, and no double counting across projector restarts.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -325,25 +324,13 @@ async fn windows_exclude_older_minutes_and_day_old_minutes_are_dropped() {
 }
 
 fn start_projector(topics: &TestTopics, db: &TestDb) -> ChildGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_trestle-projector"))
-        .env(
-            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
-            &topics.options.bootstrap_servers,
-        )
-        .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
-        .env(
-            "TRESTLE_KAFKA__LIBRDKAFKA__group.instance.id",
-            "shard-health-under-test",
-        )
-        .env("TRESTLE_POSTGRES__URL", &db.options.url)
-        .env("TRESTLE_POSTGRES__OWNER_URL", &db.options.owner_url)
-        .env("TRESTLE_GROUP_ID", topics.group("shard-health"))
-        .env("TRESTLE_PROJECTION", "shard_health")
-        .env("TRESTLE_BATCH_MAX_RECORDS", "25")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("start trestle-projector");
-    ChildGuard(child)
+    crate::support::start_projector_binary(
+        topics,
+        db,
+        "shard_health",
+        "shard-health-under-test",
+        25,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

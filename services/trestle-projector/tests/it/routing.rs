@@ -46,30 +46,7 @@ pub async fn publish_in_order(producer: &EventProducer, events: &[Event]) {
 /// partition of each of `logical` topics.
 pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, logical: &[&str]) {
     for name in logical {
-        let topic = topics.topic(name);
-        let end = trestle_testkit::end_offsets(&topics.options, &topic).unwrap();
-        trestle_testkit::wait_for(
-            &format!("the projector to reach the end of {name}"),
-            Duration::from_secs(60),
-            || {
-                let end = end.clone();
-                let topic = topic.clone();
-                async move {
-                    let stored: Vec<(i32, i64)> = sqlx::query_as(
-                        "SELECT partition, next_offset FROM projector_offsets WHERE topic = $1",
-                    )
-                    .bind(&topic)
-                    .fetch_all(pool)
-                    .await
-                    .ok()?;
-                    let stored: BTreeMap<i32, i64> = stored.into_iter().collect();
-                    end.iter()
-                        .all(|(p, high)| *high == 0 || stored.get(p).copied().unwrap_or(0) >= *high)
-                        .then_some(())
-                }
-            },
-        )
-        .await
+        crate::support::wait_topic_caught_up(topics, pool, name, Duration::from_secs(60)).await;
     }
 }
 

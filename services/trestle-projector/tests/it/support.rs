@@ -7,7 +7,7 @@ use futures::future::join_all;
 use trestle_events::{Event, Meta, Meter, UsageRecorded};
 use trestle_kafka::EventProducer;
 use trestle_projector::ProjectorConfig;
-use trestle_testkit::{TestDb, TestTopics};
+use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
 /// One usage increment as a test publishes it.
@@ -67,12 +67,23 @@ pub fn spawn(
     (stop, handle)
 }
 
-/// Waits until the projector's stored offsets reach the topic's end on every partition.
+/// Waits until the projector's stored offsets reach the usage topic's end on every partition.
 pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, timeout: Duration) {
-    let topic = topics.topic("usage");
+    wait_topic_caught_up(topics, pool, "usage", timeout).await
+}
+
+/// Waits until the projector writing to `pool` has stored offsets at the end of every
+/// partition of the logical topic.
+pub async fn wait_topic_caught_up(
+    topics: &TestTopics,
+    pool: &sqlx::PgPool,
+    logical: &str,
+    timeout: Duration,
+) {
+    let topic = topics.topic(logical);
     let end = trestle_testkit::end_offsets(&topics.options, &topic).unwrap();
     trestle_testkit::wait_for(
-        "the projector to reach the end of the usage topic",
+        &format!("the projector to reach the end of {logical}"),
         timeout,
         || {
             let end = end.clone();
@@ -93,6 +104,34 @@ pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, timeout: D
         },
     )
     .await
+}
+
+/// Starts the `trestle-projector` binary (so a test can SIGKILL it) running `projection`, as
+/// the static group member `member` (a restart takes its partitions back at once instead of
+/// waiting for the killed member's session to time out), `batch` records per transaction.
+pub fn start_projector_binary(
+    topics: &TestTopics,
+    db: &TestDb,
+    projection: &str,
+    member: &str,
+    batch: usize,
+) -> ChildGuard {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_trestle-projector"))
+        .env(
+            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
+            &topics.options.bootstrap_servers,
+        )
+        .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
+        .env("TRESTLE_KAFKA__LIBRDKAFKA__group.instance.id", member)
+        .env("TRESTLE_POSTGRES__URL", &db.options.url)
+        .env("TRESTLE_POSTGRES__OWNER_URL", &db.options.owner_url)
+        .env("TRESTLE_GROUP_ID", topics.group(member))
+        .env("TRESTLE_PROJECTION", projection)
+        .env("TRESTLE_BATCH_MAX_RECORDS", batch.to_string())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start trestle-projector");
+    ChildGuard(child)
 }
 
 /// A company's monthly totals: (all query meters, total cost micro-USD), read as that tenant.

@@ -58,7 +58,10 @@ fn a_full_total_pauses_the_partitions_holding_their_share_and_not_the_quiet_ones
     s.offer(record(2, 0, company(3), Tier::Starter, None));
     assert_eq!(s.buffered_total(), 6);
     assert!(s.should_pause(0), "the flooded partition");
-    assert!(!s.should_pause(1) && !s.should_pause(2), "quiet partitions keep flowing");
+    assert!(
+        !s.should_pause(1) && !s.should_pause(2),
+        "quiet partitions keep flowing"
+    );
     // The quiet ones reaching their share pause too: the total stays bounded.
     s.offer(record(1, 1, company(2), Tier::Starter, None));
     assert!(s.should_pause(1));
