@@ -1,0 +1,3 @@
+//! The test kit's own tests: the repository's tidy rules (see `tidy.rs`).
+
+mod tidy;
