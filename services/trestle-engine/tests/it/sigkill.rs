@@ -118,14 +118,12 @@ async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
     .await;
     child.kill();
 
-    let settle = Duration::from_secs(2);
     let outcomes = decode_all(
         &read_topic(
             &topics.options,
             &topics.topic("ai-outcomes"),
             4_000,
             Duration::from_secs(60),
-            settle,
         )
         .await,
     );
@@ -135,7 +133,6 @@ async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
             &topics.topic("usage"),
             4_000,
             Duration::from_secs(60),
-            settle,
         )
         .await,
     );

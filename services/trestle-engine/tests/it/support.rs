@@ -194,7 +194,6 @@ pub(crate) async fn read_events(topics: &TestTopics, logical: &str, n: usize) ->
             &topics.topic(logical),
             n,
             Duration::from_secs(90),
-            Duration::from_secs(1),
         )
         .await,
     )
