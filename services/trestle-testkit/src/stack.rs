@@ -17,18 +17,20 @@ pub fn require(service: &'static str, addr: SocketAddr) {
         "PostgreSQL" => &POSTGRES,
         _ => &REDIS,
     };
-    let probed = once.get_or_init(|| {
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .map(drop)
-            .map_err(|e| {
-                format!(
-                    "the local stack is not running: {service} at {addr} did not accept a connection ({e}); start it with compose/stack up"
-                )
-            })
-    });
-    if let Err(message) = probed {
+    if let Err(message) = once.get_or_init(|| probe(service, addr)) {
         panic!("{message}");
     }
+}
+
+/// Connects to `addr` once; the error says which service is missing and how to start it.
+pub fn probe(service: &str, addr: SocketAddr) -> Result<(), String> {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the local stack is not running: {service} at {addr} did not accept a connection ({e}); start it with compose/stack up"
+            )
+        })
 }
 
 /// Kafka of the local stack must be listening.
