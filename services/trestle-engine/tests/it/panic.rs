@@ -1,0 +1,82 @@
+//! A request task that panics (a bug) still ends its record: the request gets a failed outcome
+//! with the internal-error reason, later requests of the same company and ordering key are
+//! served, and the partition's commit point moves past it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use trestle_events::{AiRequestKind, Event};
+use trestle_kafka::EventProducer;
+use trestle_testkit::TestTopics;
+use uuid::Uuid;
+
+use crate::support::{ask, by_request, config, publish_all, read_events, start_sim, Engine};
+
+/// The group's committed offset of partition 0.
+fn committed_offset(topics: &TestTopics) -> Option<i64> {
+    let consumer: BaseConsumer = topics
+        .options
+        .consumer_config(&topics.group("engine"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&topics.topic("ai-requests"), 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .ok()?;
+    match committed.elements().first()?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_request_task_fails_its_request_and_the_partition_keeps_committing() {
+    let topics = TestTopics::create("engine_panic", 1).await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let company = Uuid::now_v7();
+    let key = Some("thread-1");
+    let requests = vec![
+        ask(company, AiRequestKind::Chat, "panic here", key),
+        ask(company, AiRequestKind::Chat, "after the panic", key),
+        ask(company, AiRequestKind::Chat, "and one more", key),
+    ];
+    publish_all(&producer, &requests).await;
+
+    let sim = start_sim(BTreeMap::new()).await;
+    let mut config = config(&topics, &sim);
+    config.provider.panic_on_prompt = Some("panic here".into());
+    let engine = Engine::start(config);
+
+    let outcomes = by_request(read_events(&topics, "ai-outcomes", requests.len()).await);
+    assert_eq!(
+        outcomes.len(),
+        requests.len(),
+        "every request answered once"
+    );
+    let Event::AiRequestFailed(failed) = &outcomes[&requests[0].request_id] else {
+        panic!("expected a failed outcome for the panicking request");
+    };
+    assert!(
+        failed.reason.starts_with("internal error"),
+        "{}",
+        failed.reason
+    );
+    assert!(failed.retryable);
+    for later in &requests[1..] {
+        assert!(
+            matches!(outcomes[&later.request_id], Event::AiRequestCompleted(_)),
+            "a later request of the same company and ordering key is served"
+        );
+    }
+    trestle_testkit::wait_for(
+        "the commit point to move past every record",
+        Duration::from_secs(30),
+        || async { committed_offset(&topics).filter(|o| *o == requests.len() as i64) },
+    )
+    .await;
+    engine.stop().await;
+    topics.delete().await;
+}
