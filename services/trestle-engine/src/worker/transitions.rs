@@ -21,32 +21,22 @@ pub(super) fn transition_event(t: &Transition) -> Event {
         .region
         .parse()
         .unwrap_or(trestle_events::Region::Unknown);
-    let (provider, cloud_project_id) = (t.key.provider.clone(), t.key.cloud_project.clone());
-    let window_calls = t.window_calls as i32;
+    // The three events carry the same fields.
+    macro_rules! circuit_event {
+        ($variant:ident) => {
+            Event::$variant($variant {
+                meta: Meta::platform(),
+                provider: t.key.provider.clone(),
+                cloud_project_id: t.key.cloud_project.clone(),
+                region,
+                failure_rate: t.failure_rate,
+                window_calls: t.window_calls as i32,
+            })
+        };
+    }
     match t.to {
-        State::HalfOpen => Event::ProviderCircuitHalfOpened(ProviderCircuitHalfOpened {
-            meta: Meta::platform(),
-            provider,
-            cloud_project_id,
-            region,
-            failure_rate: t.failure_rate,
-            window_calls,
-        }),
-        State::Closed => Event::ProviderCircuitClosed(ProviderCircuitClosed {
-            meta: Meta::platform(),
-            provider,
-            cloud_project_id,
-            region,
-            failure_rate: t.failure_rate,
-            window_calls,
-        }),
-        State::Open => Event::ProviderCircuitOpened(ProviderCircuitOpened {
-            meta: Meta::platform(),
-            provider,
-            cloud_project_id,
-            region,
-            failure_rate: t.failure_rate,
-            window_calls,
-        }),
+        State::HalfOpen => circuit_event!(ProviderCircuitHalfOpened),
+        State::Closed => circuit_event!(ProviderCircuitClosed),
+        State::Open => circuit_event!(ProviderCircuitOpened),
     }
 }

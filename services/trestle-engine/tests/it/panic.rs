@@ -5,32 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
 use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
-use crate::support::{ask, by_request, config, publish_all, read_events, start_sim, Engine};
-
-/// The group's committed offset of partition 0.
-fn committed_offset(topics: &TestTopics) -> Option<i64> {
-    let consumer: BaseConsumer = topics
-        .options
-        .consumer_config(&topics.group("engine"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&topics.topic("ai-requests"), 0);
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .ok()?;
-    match committed.elements().first()?.offset() {
-        Offset::Offset(o) => Some(o),
-        _ => None,
-    }
-}
+use crate::support::{
+    ask, by_request, committed, config, publish_all, read_events, start_sim, Engine,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_request_task_fails_its_request_and_the_partition_keeps_committing() {
@@ -74,7 +56,7 @@ async fn a_panicking_request_task_fails_its_request_and_the_partition_keeps_comm
     trestle_testkit::wait_for(
         "the commit point to move past every record",
         Duration::from_secs(30),
-        || async { committed_offset(&topics).filter(|o| *o == requests.len() as i64) },
+        || async { committed(&topics).filter(|(o, _)| *o == requests.len() as i64) },
     )
     .await;
     engine.stop().await;

@@ -4,34 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::AiRequestKind;
 use trestle_kafka::EventProducer;
 use trestle_provider_sim::Behaviour;
 use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
-use crate::support::{ask, by_request, config, publish_all, read_events, start_sim, Engine};
-
-/// The group's committed offset and metadata of partition 0.
-fn committed(topics: &TestTopics) -> Option<(i64, String)> {
-    let consumer: BaseConsumer = topics
-        .options
-        .consumer_config(&topics.group("engine"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&topics.topic("ai-requests"), 0);
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .ok()?;
-    let element = committed.elements().into_iter().next()?;
-    match element.offset() {
-        Offset::Offset(o) => Some((o, element.metadata().to_owned())),
-        _ => None,
-    }
-}
+use crate::support::{
+    ask, by_request, committed, config, publish_all, read_events, start_sim, Engine,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn records_finished_beyond_a_slow_one_are_not_redone_after_a_crash() {

@@ -255,3 +255,24 @@ pub(crate) async fn read_until(
     trestle_kafka::consumer::close(consumer).await;
     events
 }
+
+/// The group's committed offset and metadata of partition 0.
+pub(crate) fn committed(topics: &TestTopics) -> Option<(i64, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = topics
+        .options
+        .consumer_config(&topics.group("engine"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&topics.topic("ai-requests"), 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .ok()?;
+    let element = committed.elements().into_iter().next()?;
+    match element.offset() {
+        Offset::Offset(o) => Some((o, element.metadata().to_owned())),
+        _ => None,
+    }
+}
