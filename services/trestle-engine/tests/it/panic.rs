@@ -3,7 +3,6 @@
 //! served, and the partition's commit point moves past it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
@@ -11,7 +10,7 @@ use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
 use crate::support::{
-    ask, by_request, committed, config, publish_all, read_events, start_sim, Engine,
+    answered_once, ask, config, publish_all, start_sim, wait_for_watermark, Engine,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,12 +31,7 @@ async fn a_panicking_request_task_fails_its_request_and_the_partition_keeps_comm
     config.provider.panic_on_prompt = Some("panic here".into());
     let engine = Engine::start(config);
 
-    let outcomes = by_request(read_events(&topics, "ai-outcomes", requests.len()).await);
-    assert_eq!(
-        outcomes.len(),
-        requests.len(),
-        "every request answered once"
-    );
+    let outcomes = answered_once(&topics, &requests).await;
     let Event::AiRequestFailed(failed) = &outcomes[&requests[0].request_id] else {
         panic!("expected a failed outcome for the panicking request");
     };
@@ -53,12 +47,7 @@ async fn a_panicking_request_task_fails_its_request_and_the_partition_keeps_comm
             "a later request of the same company and ordering key is served"
         );
     }
-    trestle_testkit::wait_for(
-        "the commit point to move past every record",
-        Duration::from_secs(30),
-        || async { committed(&topics).filter(|(o, _)| *o == requests.len() as i64) },
-    )
-    .await;
+    wait_for_watermark(&topics, requests.len() as i64).await;
     engine.stop().await;
     topics.delete().await;
 }

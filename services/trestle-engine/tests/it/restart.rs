@@ -11,7 +11,7 @@ use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
 use crate::support::{
-    ask, by_request, committed, config, publish_all, read_events, start_sim, Engine,
+    answered_once, ask, committed, config, publish_all, start_sim, wait_for_watermark, Engine,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,18 +57,8 @@ async fn records_finished_beyond_a_slow_one_are_not_redone_after_a_crash() {
     );
 
     let engine = Engine::start(config);
-    let outcomes = by_request(read_events(&topics, "ai-outcomes", requests.len()).await);
-    assert_eq!(
-        outcomes.len(),
-        requests.len(),
-        "every request answered once"
-    );
-    trestle_testkit::wait_for(
-        "the watermark to pass every record",
-        Duration::from_secs(30),
-        || async { committed(&topics).filter(|(o, _)| *o == requests.len() as i64) },
-    )
-    .await;
+    answered_once(&topics, &requests).await;
+    wait_for_watermark(&topics, requests.len() as i64).await;
     engine.stop().await;
     topics.delete().await;
 }
