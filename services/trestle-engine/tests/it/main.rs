@@ -3,6 +3,7 @@
 mod breakers;
 mod fairness;
 mod ladder;
+mod panic;
 mod pricing;
 mod restart;
 mod sigkill;

@@ -4,8 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
 use trestle_provider_sim::Behaviour;
@@ -41,26 +39,8 @@ fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
 
 /// Offsets the engine group has committed on the requests topic, summed over partitions.
 fn committed(topics: &TestTopics, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = topics
-        .options
-        .consumer_config(&topics.group("engine"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(&topics.topic("ai-requests"), p);
-    }
-    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return 0;
-    };
-    committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        })
-        .sum()
+    let points = crate::support::committed_points(topics, partitions);
+    points.iter().flatten().map(|(offset, _)| offset).sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
