@@ -12,7 +12,12 @@ fn company_events_are_keyed_by_the_canonical_company_uuid() {
             continue;
         }
         let key = event.key();
-        assert_eq!(key, company_key(&event.meta().company_id), "{}", event.name());
+        assert_eq!(
+            key,
+            company_key(&event.meta().company_id),
+            "{}",
+            event.name()
+        );
         assert_eq!(key, event.meta().company_id.hyphenated().to_string());
         assert_eq!(key, key.to_lowercase());
     }
