@@ -108,14 +108,7 @@ pub fn end_offsets(options: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<(i
 }
 
 /// A record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct ReadRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-    pub headers: Vec<(String, String)>,
-}
+pub use trestle_kafka::OwnedRecord as ReadRecord;
 
 /// Reads a physical topic from the start (read_committed, a fresh group) until `n` records
 /// arrived, or fails after `timeout`. Then keeps reading for `settle` to catch any extra.
@@ -127,7 +120,6 @@ pub async fn read_topic(
     settle: Duration,
 ) -> Vec<ReadRecord> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::{Headers, Message};
     let group = format!("{}reader-{}", options.topic_prefix, Uuid::new_v4().simple());
     let consumer: StreamConsumer = options.consumer_config(&group).create().expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -145,24 +137,7 @@ pub async fn read_topic(
         }
         match tokio::time::timeout(until - now, consumer.recv()).await {
             Ok(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                let value = h.value.map(|v| String::from_utf8_lossy(v).to_string());
-                                (h.key.to_string(), value.unwrap_or_default())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(ReadRecord {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                });
+                out.push(ReadRecord::from_message(&m));
                 if out.len() >= n && settle_until.is_none() {
                     settle_until = Some(Instant::now() + settle);
                 }
