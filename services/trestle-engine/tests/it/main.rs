@@ -6,6 +6,7 @@ mod ladder;
 mod pricing;
 mod restart;
 mod sigkill;
+mod sigterm;
 mod support;
 
 use std::collections::BTreeMap;
