@@ -20,21 +20,20 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::unbounded_channel;
 use trestle_breaker::Breakers;
+use trestle_kafka::{run_sessions, session_backoff, Shutdown};
 
 use self::session::Session;
 use crate::cache::ResponseCache;
 use crate::directory::{Directory, Tenant};
 use crate::provider::ProviderClient;
 use crate::serve::{Limiters, Services};
-use crate::EngineConfig;
+use crate::{EngineConfig, Error};
 
 /// Runs the engine until `shutdown` resolves; transient failures restart the session with
 /// backoff. Needs the multi-threaded tokio runtime (the blocking transaction calls run in
 /// `block_in_place`).
-pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    use anyhow::Context;
-    tokio::pin!(shutdown);
-    config.validate().map_err(anyhow::Error::msg)?;
+pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    config.validate().map_err(Error::Config)?;
     let directory = Directory::new(
         Tenant {
             tier: trestle_events::Tier::Starter,
@@ -48,66 +47,55 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> an
             &config.kafka,
             Duration::from_millis(config.directory_catch_up_ms),
         )
-        .await
-        .context("following the tenants topic")?;
+        .await?;
     let limiters = if config.ladder.enabled {
-        let rate = config
-            .rate_limit
-            .clone()
-            .build()
-            .await
-            .context("starting the rate limiter")?;
+        let starting = |what| move |source| Error::RateLimit { what, source };
+        let rate = config.rate_limit.clone().build().await;
+        let rate = rate.map_err(starting("rate limiter"))?;
         let mut degraded = config.rate_limit.clone();
         degraded.key_prefix.push_str("degraded:");
-        let degraded = degraded
-            .build()
-            .await
-            .context("starting the degrade allowance")?;
+        let degraded = degraded.build().await;
+        let degraded = degraded.map_err(starting("degrade allowance"))?;
         Some(Limiters { rate, degraded })
     } else {
         None
     };
     let budgets = if config.cost_limits.enabled {
         let budgets = config.cost_limits.budget.clone().build().await;
-        Some(budgets.context("starting the monthly cost limits")?)
+        Some(budgets.map_err(Error::CostLimits)?)
     } else {
         None
     };
-    let (transitions_tx, mut transitions) = unbounded_channel();
+    let (transitions_tx, transitions) = unbounded_channel();
     let services = Arc::new(Services {
         client: ProviderClient::new(config.provider.clone()),
         directory: directory.clone(),
         chains: config.chains.clone(),
-        breakers: Breakers::new(config.breakers.clone()).context("circuit breaker options")?,
+        breakers: Breakers::new(config.breakers.clone()).map_err(Error::Breakers)?,
         limiters,
         budgets,
         overrides: config.cost_limits.overrides.clone(),
-        cache: ResponseCache::connect(config.cache.clone()).context("response cache")?,
+        cache: ResponseCache::connect(config.cache.clone()).map_err(Error::Cache)?,
         ladder: config.ladder.clone(),
         transitions: transitions_tx,
     });
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let result = match Session::start(&config, services.clone(), directory.clone()) {
-            Ok(mut session) => {
-                let result = session.run(&mut shutdown, &mut transitions).await;
-                session.close().await;
-                result
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                tracing::warn!(message = "Engine session failed; restarting from committed offsets.", %error, retry_in_ms = delay.as_millis() as u64);
-                tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    // Sessions run one after another; each borrows the transitions for its lifetime.
+    let transitions = &tokio::sync::Mutex::new(transitions);
+    let (config, directory, services) = (&config, &directory, &services);
+    run_sessions(
+        shutdown,
+        session_backoff(),
+        |shutdown: Shutdown| async move {
+            let mut transitions = transitions.lock().await;
+            let mut session = Session::start(config, services.clone(), directory.clone())?;
+            let mut stop = std::pin::pin!(shutdown.requested());
+            let result = session.run(&mut stop, &mut transitions).await;
+            session.close().await;
+            result
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// The scheduler's view of a tier; a tier this build does not know counts as a starter.

@@ -323,7 +323,7 @@ impl<W: Write> Writer<'_, W> {
             offset: record.offset,
             timestamp_ms: record.timestamp_ms,
         };
-        let decoded = match record.value.as_deref() {
+        let decoded = match record.payload.as_deref() {
             Some(value) => trestle_events::decode(value).map_err(|e| error_chain(&e)),
             None => Err("the record has no value (a tombstone)".to_owned()),
         };
@@ -361,7 +361,7 @@ impl<W: Write> Writer<'_, W> {
                     self.sink.undecodable(
                         &origin,
                         record.key.as_deref(),
-                        record.value.as_deref(),
+                        record.payload.as_deref(),
                         &error,
                     )?;
                 }

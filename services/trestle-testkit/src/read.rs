@@ -5,20 +5,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use trestle_kafka::KafkaOptions;
 use uuid::Uuid;
 
 /// A record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct ReadRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-    pub headers: Vec<(String, String)>,
-}
+pub use trestle_kafka::OwnedRecord as ReadRecord;
 
 /// Reads a physical topic from the start (read_committed, partitions assigned by hand, no group
 /// join) until at least `n` records arrived **and** every partition is at its end, so records
@@ -51,7 +44,7 @@ pub async fn read_topic(
         match tokio::time::timeout(left, consumer.recv()).await {
             Ok(Ok(m)) => {
                 at_end.remove(&m.partition());
-                out.push(owned(&m));
+                out.push(ReadRecord::from_message(&m));
             }
             Ok(Err(KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
@@ -82,25 +75,4 @@ fn partition_count(consumer: &StreamConsumer, topic: &str) -> i32 {
         "topic {topic} has no partitions (does it exist?)"
     );
     count
-}
-
-fn owned(m: &BorrowedMessage<'_>) -> ReadRecord {
-    let headers = m
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| {
-                    let value = h.value.map(|v| String::from_utf8_lossy(v).to_string());
-                    (h.key.to_string(), value.unwrap_or_default())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ReadRecord {
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        payload: m.payload().map(<[u8]>::to_vec),
-        headers,
-    }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -82,13 +81,13 @@ impl Session {
         let rebalances = RebalanceQueue::default();
         let consumer: StreamConsumer<RebalanceQueue> = consumer_config
             .create_with_context(rebalances.clone())
-            .map_err(|source| Error::Setup {
+            .map_err(|source| trestle_kafka::Error::Setup {
                 what: "consumer",
                 source,
             })?;
         consumer
             .subscribe(&[&requests_topic])
-            .map_err(|source| Error::Consume {
+            .map_err(|source| trestle_kafka::Error::Consume {
                 topic: requests_topic.clone(),
                 source,
             })?;
@@ -96,7 +95,7 @@ impl Session {
         let producer: FutureProducer = kafka
             .transactional_producer_config(&txn_id)
             .create()
-            .map_err(|source| Error::Setup {
+            .map_err(|source| trestle_kafka::Error::Setup {
                 what: "transactional producer",
                 source,
             })?;
@@ -314,7 +313,7 @@ impl Session {
         let committed = self
             .consumer
             .committed_offsets(tpl, Duration::from_secs(10))
-            .map_err(|source| Error::Consume {
+            .map_err(|source| trestle_kafka::Error::Consume {
                 topic: self.requests_topic.clone(),
                 source,
             })?;
@@ -408,15 +407,5 @@ fn detach(
     message: Result<rdkafka::message::BorrowedMessage<'_>, rdkafka::error::KafkaError>,
     topic: &str,
 ) -> Result<InRecord, Error> {
-    let m = message.map_err(|source| Error::Consume {
-        topic: topic.to_owned(),
-        source,
-    })?;
-    Ok(InRecord {
-        topic: m.topic().to_string(),
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        payload: m.payload().map(<[u8]>::to_vec),
-    })
+    Ok(trestle_kafka::consumer::received(message, topic)?)
 }

@@ -7,6 +7,7 @@ mod panic;
 mod pricing;
 mod restart;
 mod sigkill;
+mod sigterm;
 mod support;
 
 use std::collections::BTreeMap;

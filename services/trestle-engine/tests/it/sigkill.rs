@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::support::{decode_all, request, request_id, start_sim};
 
-fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
+pub(crate) fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
     let child = Command::new(env!("CARGO_BIN_EXE_trestle-engine"))
         .env(
             "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
@@ -38,7 +38,7 @@ fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
 }
 
 /// Offsets the engine group has committed on the requests topic, summed over partitions.
-fn committed(topics: &TestTopics, partitions: i32) -> i64 {
+pub(crate) fn committed(topics: &TestTopics, partitions: i32) -> i64 {
     let points = crate::support::committed_points(topics, partitions);
     points.iter().flatten().map(|(offset, _)| offset).sum()
 }

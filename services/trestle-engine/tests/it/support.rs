@@ -90,7 +90,7 @@ pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
 /// An engine running in this process; stops gracefully when dropped.
 pub(crate) struct Engine {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), trestle_engine::Error>>>,
 }
 
 impl Engine {
