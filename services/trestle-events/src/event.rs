@@ -4,8 +4,8 @@ use apache_avro::types::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    ai_outcomes::*, ai_requests::*, alerts::*, documents::*, notebooks::*, price_books::*,
-    providers::*, tenants::*, usage::*,
+    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
+    price_books::*, providers::*, tenants::*, usage::*,
 };
 use crate::value::{Fields, Record};
 use crate::{Error, Meta, Topic};
@@ -91,4 +91,5 @@ events! {
     Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],
     PriceBooks => [PriceBookPublished],
+    CloudProjects => [CloudProjectMaintenanceSet, CloudProjectLimitSet],
 }

@@ -37,6 +37,8 @@ pub fn record_key(event: &trestle_events::Event) -> String {
         Event::ProviderCircuitHalfOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
         Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
         Event::PriceBookPublished(_) => trestle_events::PRICE_BOOK_KEY.to_owned(),
+        Event::CloudProjectMaintenanceSet(e) => e.cloud_project_id.clone(),
+        Event::CloudProjectLimitSet(e) => e.cloud_project_id.clone(),
         other => company_key(&other.meta().company_id),
     }
 }

@@ -47,11 +47,12 @@ async fn main() -> anyhow::Result<()> {
     trestle_telemetry::init("projector", &config.telemetry).context("starting telemetry")?;
     match args.command {
         None => {
-            tracing::info!(message = "Projector starting.", projection = ?config.projection, group = %config.group_id);
+            tracing::info!(message = "Projector starting.", projection = ?config.projection, group = %config.group_id());
             trestle_projector::run(config, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
+            .context("running the projector")
         }
         Some(Command::Rebuild {
             compare_only: _,

@@ -48,7 +48,7 @@ pub async fn run_projection(
     config: ProjectorConfig,
     projection: Arc<dyn Projection>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     tokio::pin!(shutdown);
     let pool = trestle_store::connect(&config.postgres).await?;
     let producer = EventProducer::new(&config.kafka)?;
@@ -182,7 +182,7 @@ async fn seek_assigned(
     projection: &dyn Projection,
 ) -> Result<(), Error> {
     let partitions = std::mem::take(&mut *assigned.0.lock().expect("assignment lock"));
-    if partitions.is_empty() || config.offsets == OffsetStore::KafkaAfterWrite {
+    if partitions.is_empty() || config.offsets != OffsetStore::Postgres {
         return Ok(()); // the consumer resumes from Kafka's committed offsets
     }
     let stored = offsets::read(pool, &projector_name(config, projection))
