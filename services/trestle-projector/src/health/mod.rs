@@ -238,6 +238,16 @@ async fn apply_outcomes(
         }
     }
 
+    write_minutes(conn, &key_shards, &key_minutes, &fresh).await
+}
+
+/// Writes the merged minutes back (one statement).
+async fn write_minutes(
+    conn: &mut PgConnection,
+    key_shards: &[i32],
+    key_minutes: &[DateTime<Utc>],
+    fresh: &BTreeMap<(i32, DateTime<Utc>), Minute>,
+) -> Result<(), sqlx::Error> {
     let n = fresh.len();
     let (mut requests, mut completed, mut failed) = (
         Vec::with_capacity(n),
@@ -271,8 +281,8 @@ async fn apply_outcomes(
                cached = EXCLUDED.cached, limited = EXCLUDED.limited,
                latency_sketch = EXCLUDED.latency_sketch, updated_at = now()",
     )
-    .bind(&key_shards)
-    .bind(&key_minutes)
+    .bind(key_shards)
+    .bind(key_minutes)
     .bind(&requests)
     .bind(&completed)
     .bind(&failed)

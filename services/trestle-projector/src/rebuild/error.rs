@@ -36,7 +36,7 @@ pub enum Error {
     #[error("cannot swap: {0}")]
     CannotSwap(String),
     #[error("projecting into the rebuild schema failed: {0}")]
-    Project(#[source] crate::Error),
+    Project(#[source] Box<crate::Error>),
 }
 
 /// Adds what was being done to a Postgres error.

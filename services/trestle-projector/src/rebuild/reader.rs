@@ -133,7 +133,7 @@ impl Reader {
             let count = batch.len() as u64;
             let next = apply_batch(config, projection, pool, None, batch)
                 .await
-                .map_err(Error::Project)?;
+                .map_err(|e| Error::Project(Box::new(e)))?;
             self.records += count;
             self.next.extend(next);
             self.report(targets, false);
