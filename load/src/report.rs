@@ -27,23 +27,15 @@ impl CompanyUsage {
 
 /// Every company's monthly usage, read as that tenant (row-level security applies).
 pub async fn read_usage(pool: &PgPool, scenario: &Scenario) -> anyhow::Result<Vec<CompanyUsage>> {
+    let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(scenario.companies.len());
     for c in &scenario.companies {
-        let mut tx = trestle_store::begin_for_tenant(pool, c.id).await?;
-        let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT notebooklm_queries, gemini_flash_queries, gemini_pro_queries, total_cost_micro_usd
-               FROM company_ai_usage
-              WHERE period_type = 'monthly' AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let (notebooklm, flash, pro, cost_micro_usd) = row.unwrap_or_default();
+        let totals = trestle_query::usage::monthly(pool, c.id, now).await?;
         out.push(CompanyUsage {
-            notebooklm,
-            flash,
-            pro,
-            cost_micro_usd,
+            notebooklm: totals.notebooklm_queries,
+            flash: totals.gemini_flash_queries,
+            pro: totals.gemini_pro_queries,
+            cost_micro_usd: totals.total_cost_micro_usd,
         });
     }
     Ok(out)

@@ -4,8 +4,8 @@ use apache_avro::types::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    ai_outcomes::*, ai_requests::*, alerts::*, documents::*, notebooks::*, price_books::*,
-    providers::*, tenants::*, usage::*,
+    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
+    price_books::*, providers::*, tenants::*, usage::*,
 };
 use crate::value::{Fields, Record};
 use crate::{Error, Meta, Topic};
@@ -91,6 +91,7 @@ events! {
     Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],
     PriceBooks => [PriceBookPublished],
+    CloudProjects => [CloudProjectMaintenanceSet, CloudProjectLimitSet],
 }
 
 impl Event {
@@ -98,7 +99,9 @@ impl Event {
     /// its canonical (lowercase, hyphenated) UUID string, except on the platform-scoped
     /// `providers` topic, where it is `provider/project/region` so one circuit's transitions
     /// stay in order on one partition, and on `price-books`, where it is the constant
-    /// [`crate::PRICE_BOOK_KEY`] so every version stays in order on one partition.
+    /// [`crate::PRICE_BOOK_KEY`] so every version stays in order on one partition, and on
+    /// `cloud-projects`, where it is the cloud_project_id so one project's settings stay in
+    /// publishing order.
     pub fn key(&self) -> String {
         let circuit = |provider: &str, project: &str, region: crate::Region| {
             format!("{provider}/{project}/{region}")
@@ -110,6 +113,8 @@ impl Event {
             }
             Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
             Event::PriceBookPublished(_) => crate::PRICE_BOOK_KEY.to_owned(),
+            Event::CloudProjectMaintenanceSet(e) => e.cloud_project_id.clone(),
+            Event::CloudProjectLimitSet(e) => e.cloud_project_id.clone(),
             other => company_key(&other.meta().company_id),
         }
     }

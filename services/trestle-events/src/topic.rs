@@ -24,11 +24,13 @@ pub enum Topic {
     Alerts,
     /// Versions of the price book (platform-scoped).
     PriceBooks,
+    /// Operator settings of the pool's cloud projects (platform-scoped, keyed by project).
+    CloudProjects,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::Tenants,
         Topic::AiRequests,
         Topic::AiOutcomes,
@@ -38,6 +40,7 @@ impl Topic {
         Topic::Providers,
         Topic::Alerts,
         Topic::PriceBooks,
+        Topic::CloudProjects,
     ];
 
     /// The logical name, e.g. `"ai-requests"`; also the directory under `schemas/`.
@@ -52,6 +55,7 @@ impl Topic {
             Topic::Providers => "providers",
             Topic::Alerts => "alerts",
             Topic::PriceBooks => "price-books",
+            Topic::CloudProjects => "cloud-projects",
         }
     }
 

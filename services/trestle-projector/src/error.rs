@@ -1,8 +1,13 @@
-//! Errors of the projector loop, naming the topic, partition and offset concerned.
+//! Errors of the projector: starting it (configuration) and its loop, naming the topic,
+//! partition and offset concerned.
 
-/// Why the projector loop had to restart.
+/// Why the projector could not start, or its loop had to restart.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("`shard` is a setting of the usage projection only, not {projection:?}")]
+    ShardNotUsage { projection: crate::ProjectionKind },
+    #[error("usage shard {index} of {count} does not exist")]
+    NoSuchShard { index: i32, count: i32 },
     #[error(transparent)]
     Store(#[from] trestle_store::Error),
     #[error(transparent)]

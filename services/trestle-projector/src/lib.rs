@@ -1,4 +1,5 @@
-//! Projectors fold the log into PostgreSQL tables that billing and operations read.
+//! Projectors fold the log into PostgreSQL tables that billing and operations read (through
+//! `trestle-query`, which owns the reads).
 //!
 //! **Architecture invariant:** a projector writes its rows and its `(topic, partition,
 //! next_offset)` in one Postgres transaction, under a row lock on the offset rows, and applies
@@ -24,11 +25,9 @@ pub use error::Error;
 pub use health::ShardHealthProjection;
 pub use pool::PoolProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
-pub use rebuild::{rebuild, RebuildMode, RebuildOptions, RebuildReport};
+pub use rebuild::{rebuild, Error as RebuildError, RebuildMode, RebuildOptions, RebuildReport};
 pub use routing::RoutingProjection;
-pub use usage::{
-    default_shard, period_starts, ShardedUsageProjection, UsageProjection, UsageShardConfig,
-};
+pub use usage::{default_shard, ShardedUsageProjection, UsageProjection, UsageShardConfig};
 pub use worker::run_projection;
 
 use std::sync::Arc;
@@ -79,9 +78,9 @@ impl ProjectionKind {
 /// Migrates the configured database and runs the configured projection until `shutdown`
 /// resolves.
 pub async fn run(
-    config: ProjectorConfig,
+    mut config: ProjectorConfig,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     config
         .projection
         .database()
@@ -92,11 +91,10 @@ pub async fn run(
         (Some(shard), ProjectionKind::Usage) => {
             Arc::new(ShardedUsageProjection::connect(shard).await?) as Arc<dyn Projection>
         }
-        (Some(_), kind) => {
-            anyhow::bail!("`shard` is a setting of the usage projection only, not {kind:?}")
-        }
+        (Some(_), projection) => return Err(Error::ShardNotUsage { projection }),
     };
-    Ok(run_projection(config, projection, shutdown).await?)
+    config.group_id = config.group_id();
+    run_projection(config, projection, shutdown).await
 }
 
 use serde::{Deserialize, Serialize};
@@ -107,7 +105,8 @@ use serde::{Deserialize, Serialize};
 pub struct ProjectorConfig {
     pub kafka: trestle_kafka::KafkaOptions,
     pub postgres: trestle_store::PostgresOptions,
-    /// Consumer group of the usage projector.
+    /// Consumer group. Empty (the default): `trestle-projector-<projection>`, e.g.
+    /// `trestle-projector-pool` ([`ProjectorConfig::group_id`]).
     pub group_id: String,
     /// Which projection to run.
     pub projection: ProjectionKind,
@@ -118,9 +117,9 @@ pub struct ProjectorConfig {
     pub batch_max_records: usize,
     /// How long to wait to fill a batch once its first record arrived.
     pub batch_max_wait_ms: u64,
-    /// Where progress is kept. Not a configuration key (`serde(skip)`): only code can choose
-    /// [`OffsetStore::KafkaAfterWrite`], which exists so the projector benchmark
-    /// (`load/src/bin/bench_projector`) can measure what exactly-once costs.
+    /// Where progress is kept. Not a configuration key (`serde(skip)`): only code built with
+    /// the `bench` feature can choose `OffsetStore::KafkaAfterWrite`, which exists so the
+    /// projector benchmark (`load/src/bin/bench_projector`) can measure what exactly-once costs.
     #[serde(skip)]
     pub offsets: OffsetStore,
     pub telemetry: trestle_telemetry::TelemetryOptions,
@@ -134,7 +133,7 @@ impl Default for ProjectorConfig {
         ProjectorConfig {
             kafka: Default::default(),
             postgres: Default::default(),
-            group_id: "trestle-projector-usage".into(),
+            group_id: String::new(),
             projection: ProjectionKind::Usage,
             projector: String::new(),
             batch_max_records: 1000,
@@ -142,6 +141,18 @@ impl Default for ProjectorConfig {
             offsets: OffsetStore::Postgres,
             telemetry: Default::default(),
             shard: None,
+        }
+    }
+}
+
+impl ProjectorConfig {
+    /// The consumer group: the configured `group_id`, else `trestle-projector-<projection>`
+    /// (`trestle-projector-usage`, `trestle-projector-shard_health`, ...).
+    pub fn group_id(&self) -> String {
+        if self.group_id.is_empty() {
+            format!("trestle-projector-{}", self.projection.projection().name())
+        } else {
+            self.group_id.clone()
         }
     }
 }
@@ -158,12 +169,39 @@ pub enum OffsetStore {
     /// offset (committed after the Postgres commit, as in `postgres` mode) is the only record
     /// of progress. A crash between the two commits replays the batch; usage still counts once
     /// only because of the unique idempotency key, which a projection without one would lack.
+    /// Only with the `bench` cargo feature (which `load/` enables for `bench_projector`).
+    #[cfg(feature = "bench")]
     KafkaAfterWrite,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_group_is_named_after_the_projection() {
+        let config = |projection| ProjectorConfig {
+            projection,
+            ..ProjectorConfig::default()
+        };
+        assert_eq!(
+            config(ProjectionKind::Usage).group_id(),
+            "trestle-projector-usage"
+        );
+        assert_eq!(
+            config(ProjectionKind::Pool).group_id(),
+            "trestle-projector-pool"
+        );
+        assert_eq!(
+            config(ProjectionKind::ShardHealth).group_id(),
+            "trestle-projector-shard_health"
+        );
+        let configured = ProjectorConfig {
+            group_id: "mine".into(),
+            ..config(ProjectionKind::Pool)
+        };
+        assert_eq!(configured.group_id(), "mine");
+    }
 
     #[test]
     fn configuration_cannot_switch_off_exactly_once_offsets() {

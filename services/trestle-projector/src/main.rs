@@ -47,8 +47,10 @@ async fn main() -> anyhow::Result<()> {
     trestle_telemetry::init("projector", &config.telemetry).context("starting telemetry")?;
     match args.command {
         None => {
-            tracing::info!(message = "Projector starting.", projection = ?config.projection, group = %config.group_id);
-            trestle_projector::run(config, trestle_telemetry::shutdown_signal()).await
+            tracing::info!(message = "Projector starting.", projection = ?config.projection, group = %config.group_id());
+            trestle_projector::run(config, trestle_telemetry::shutdown_signal())
+                .await
+                .context("running the projector")
         }
         Some(Command::Rebuild {
             compare_only: _,

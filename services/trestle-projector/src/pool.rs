@@ -1,6 +1,7 @@
 //! The cloud-project pool projection: notebooks per cloud project against its limit (status
 //! active / full / maintenance) and provider calls per project, provider and day, folded from
-//! `notebooks`, `ai-outcomes` and `tenants` into the control database.
+//! `notebooks`, `ai-outcomes` and `tenants` into the control database, with the operator's
+//! settings of each project (maintenance, notebook limit) from `cloud-projects`.
 //!
 //! Counting is per notebook, not per event: `pool_notebooks` remembers every notebook id, so a
 //! NotebookCreated counts once and a NotebookArchived frees its place once, even if re-published.
@@ -9,17 +10,22 @@
 //! Requests count once per outcome `event_id` (`cloud_project_request_events`): a re-published
 //! outcome carries the same event id, while two outcomes of one request are two provider calls
 //! and both use the project's quota.
+//! Operator settings (`CloudProjectMaintenanceSet`, `CloudProjectLimitSet`) set a column to the
+//! latest value in log order (one project's settings share a partition); applying one again
+//! changes nothing. `trestle_query::pool` reads the tables.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use trestle_events::{Event, Region};
 use uuid::Uuid;
 
 use crate::projection::{decode_keyed, Applied, Projection, Record, Sourced};
 
-/// `notebooks` + `ai-outcomes` + `tenants` → `cloud_projects`, `pool_notebooks`,
-/// `cloud_project_requests_daily` (control database).
+/// `notebooks` + `ai-outcomes` + `tenants` + `cloud-projects` → `cloud_projects`,
+/// `pool_notebooks`, `cloud_project_requests_daily` (control database).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolProjection;
 
@@ -29,7 +35,7 @@ impl Projection for PoolProjection {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        &["notebooks", "ai-outcomes", "tenants"]
+        &["notebooks", "ai-outcomes", "tenants", "cloud-projects"]
     }
 
     fn accept(&self, record: &Record) -> Result<Option<Event>, String> {
@@ -38,7 +44,9 @@ impl Projection for PoolProjection {
             Event::NotebookCreated(_)
             | Event::NotebookArchived(_)
             | Event::NotebookRecreated(_)
-            | Event::TenantProvisioned(_) => Some(event),
+            | Event::TenantProvisioned(_)
+            | Event::CloudProjectMaintenanceSet(_)
+            | Event::CloudProjectLimitSet(_) => Some(event),
             Event::AiRequestCompleted(c) if c.cloud_project_id.is_some() => Some(event),
             _ => None,
         })
@@ -76,6 +84,8 @@ struct Batch {
     days: Vec<NaiveDate>,
     request_projects: Vec<String>,
     providers: Vec<String>,
+    // operator settings, the latest per project: (maintenance, notebook limit)
+    settings: BTreeMap<String, (Option<bool>, Option<i32>)>,
 }
 
 impl Batch {
@@ -108,6 +118,12 @@ impl Batch {
                     self.request_projects.push(project);
                     self.providers.push(e.provider);
                 }
+            }
+            Event::CloudProjectMaintenanceSet(e) => {
+                self.settings.entry(e.cloud_project_id).or_default().0 = Some(e.maintenance);
+            }
+            Event::CloudProjectLimitSet(e) => {
+                self.settings.entry(e.cloud_project_id).or_default().1 = Some(e.notebook_limit);
             }
             _ => {}
         }
@@ -180,91 +196,44 @@ impl Batch {
             .await?;
             duplicates += self.event_ids.len() - fresh as usize;
         }
+        apply_settings(conn, &self.settings).await?;
         Ok(duplicates)
     }
 }
 
-/// One cloud project of the pool.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CloudProject {
-    pub project_id: String,
-    pub region: Option<String>,
-    pub notebook_limit: i32,
-    pub notebook_count: i32,
-    /// `active`, `full` (count at or over the limit) or `maintenance` (set by an operator).
-    pub status: String,
-    pub maintenance: bool,
-}
-
-/// One project, if known.
-pub async fn project(pool: &PgPool, project_id: &str) -> Result<Option<CloudProject>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
-           FROM cloud_projects WHERE project_id = $1",
-    )
-    .bind(project_id)
-    .fetch_optional(pool)
-    .await
-}
-
-/// Every project, by id.
-pub async fn projects(pool: &PgPool) -> Result<Vec<CloudProject>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
-           FROM cloud_projects ORDER BY project_id",
-    )
-    .fetch_all(pool)
-    .await
-}
-
-/// Requests per provider of a project on a day (UTC), by provider.
-pub async fn requests_on(
-    pool: &PgPool,
-    project_id: &str,
-    day: NaiveDate,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT provider, requests FROM cloud_project_requests_daily
-          WHERE project_id = $1 AND day = $2 ORDER BY provider",
-    )
-    .bind(project_id)
-    .bind(day)
-    .fetch_all(pool)
-    .await
-}
-
-/// Operator switch: puts a project in or out of maintenance (a column the projection never
-/// writes, so a rebuild keeps it). Creates the project's row if the pool has not seen it yet.
-pub async fn set_maintenance(pool: &PgPool, project_id: &str, on: bool) -> Result<(), sqlx::Error> {
+/// Operator settings: each project's row (created if the pool has not seen it yet) takes the
+/// batch's latest maintenance switch and notebook limit; a setting the batch has not changed
+/// stays as stored.
+async fn apply_settings(
+    conn: &mut PgConnection,
+    settings: &BTreeMap<String, (Option<bool>, Option<i32>)>,
+) -> Result<(), sqlx::Error> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let projects: Vec<&str> = settings.keys().map(String::as_str).collect();
+    let maintenance: Vec<Option<bool>> = settings.values().map(|s| s.0).collect();
+    let limits: Vec<Option<i32>> = settings.values().map(|s| s.1).collect();
+    // Two statements: an UPDATE would not see rows an INSERT of the same statement created.
     sqlx::query(
-        "INSERT INTO cloud_projects AS p (project_id, maintenance) VALUES ($1, $2)
-         ON CONFLICT (project_id) DO UPDATE SET maintenance = $2, updated_at = now()",
+        "INSERT INTO cloud_projects (project_id) SELECT unnest($1::text[])
+         ON CONFLICT (project_id) DO NOTHING",
     )
-    .bind(project_id)
-    .bind(on)
-    .execute(pool)
+    .bind(&projects)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE cloud_projects p
+            SET maintenance = coalesce(u.m, p.maintenance),
+                notebook_limit = coalesce(u.l, p.notebook_limit),
+                updated_at = now()
+           FROM unnest($1::text[], $2::bool[], $3::int4[]) AS u(project, m, l)
+          WHERE p.project_id = u.project",
+    )
+    .bind(&projects)
+    .bind(&maintenance)
+    .bind(&limits)
+    .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Operator setting: a project's notebook limit (default 50,000). Never written by the
-/// projection.
-pub async fn set_limit(pool: &PgPool, project_id: &str, limit: i32) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO cloud_projects AS p (project_id, notebook_limit) VALUES ($1, $2)
-         ON CONFLICT (project_id) DO UPDATE SET notebook_limit = $2, updated_at = now()",
-    )
-    .bind(project_id)
-    .bind(limit)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// A UTC calendar day, as `cloud_project_requests_daily` counts them.
-pub type Day = NaiveDate;
-
-/// Today in UTC.
-pub fn today() -> Day {
-    Utc::now().date_naive()
 }

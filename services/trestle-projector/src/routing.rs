@@ -1,5 +1,6 @@
 //! The routing projection: `tenants` → `tenant_routing` in the control database (company →
-//! region, database shard, cloud project, isolation level, tier), and [`lookup`] to read it.
+//! region, database shard, cloud project, isolation level, tier); `trestle_query::routing`
+//! reads it.
 //!
 //! Registration and provisioning of one company may be published in either order (different
 //! services publish them). Each event writes only its own columns, and only if it is newer
@@ -9,9 +10,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use trestle_events::{CompanyRegistered, Event, IsolationLevel, Region, TenantProvisioned, Tier};
 use uuid::Uuid;
 
@@ -53,37 +53,6 @@ impl Projection for RoutingProjection {
             Ok(Applied { duplicates })
         })
     }
-}
-
-/// Where a company lives and what it is entitled to. A field is `None` until the event that
-/// sets it has been projected (name and tier: registration; shard, project, isolation and
-/// notebook: provisioning).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Route {
-    pub company_id: Uuid,
-    /// Provisioned region, or the registered one before provisioning.
-    pub region: Option<String>,
-    pub database_shard: Option<i32>,
-    pub cloud_project_id: Option<String>,
-    /// `shared` or `dedicated`.
-    pub isolation_level: Option<String>,
-    pub tier: Option<String>,
-    pub name: Option<String>,
-    pub kb_notebook_id: Option<String>,
-    pub registered_at: Option<DateTime<Utc>>,
-    pub provisioned_at: Option<DateTime<Utc>>,
-}
-
-/// The company's route, if any event of it was projected.
-pub async fn lookup(pool: &PgPool, company: Uuid) -> Result<Option<Route>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT company_id, region, database_shard, cloud_project_id, isolation_level, tier,
-                name, kb_notebook_id, registered_at, provisioned_at
-           FROM tenant_routing WHERE company_id = $1",
-    )
-    .bind(company)
-    .fetch_optional(pool)
-    .await
 }
 
 /// A batch's latest registration and latest provisioning per company (by `occurred_at`; on a

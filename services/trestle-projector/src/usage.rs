@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use trestle_events::UsageRecorded;
@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use trestle_events::Event;
 
 use crate::projection::{decode_keyed, Applied, Projection, Record, Sourced};
+use crate::Error;
 
 /// `usage` → `usage_records` + `company_ai_usage` (daily and monthly, per meter).
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,13 +78,6 @@ struct Usage {
     topic: String,
     partition: i32,
     offset: i64,
-}
-
-/// The daily and monthly periods an instant falls in (UTC), as `apply_usage_batch` files them.
-pub fn period_starts(at: DateTime<Utc>) -> [(&'static str, NaiveDate); 2] {
-    let day = at.date_naive();
-    let month = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).expect("first of a month");
-    [("daily", day), ("monthly", month)]
 }
 
 /// Applies a batch's new usage records, of any number of companies, inside the caller's
@@ -193,9 +187,9 @@ pub struct ShardedUsageProjection {
 
 impl ShardedUsageProjection {
     /// A projection for shard `index` of `count`, deciding in `control` (migrated).
-    pub fn new(index: i32, count: i32, control: PgPool) -> Result<Self, String> {
+    pub fn new(index: i32, count: i32, control: PgPool) -> Result<Self, Error> {
         if count < 1 || !(0..count).contains(&index) {
-            return Err(format!("usage shard {index} of {count} does not exist"));
+            return Err(Error::NoSuchShard { index, count });
         }
         Ok(ShardedUsageProjection {
             index,
@@ -205,10 +199,10 @@ impl ShardedUsageProjection {
     }
 
     /// Connects to (and migrates) the control database of `config`.
-    pub async fn connect(config: &UsageShardConfig) -> anyhow::Result<Self> {
+    pub async fn connect(config: &UsageShardConfig) -> Result<Self, Error> {
         trestle_store::migrate_control(&config.control).await?;
         let control = trestle_store::connect(&config.control).await?;
-        ShardedUsageProjection::new(config.index, config.count, control).map_err(anyhow::Error::msg)
+        ShardedUsageProjection::new(config.index, config.count, control)
     }
 }
 

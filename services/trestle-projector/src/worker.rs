@@ -147,7 +147,7 @@ async fn seek_assigned(
             Rebalanced::Revoked(_) => Vec::new(),
         })
         .collect();
-    if partitions.is_empty() || config.offsets == OffsetStore::KafkaAfterWrite {
+    if partitions.is_empty() || config.offsets != OffsetStore::Postgres {
         return Ok(()); // the consumer resumes from Kafka's committed offsets
     }
     let stored = offsets::read(pool, &projector_name(config, projection))

@@ -341,8 +341,8 @@ async fn project(
 
 /// `company_ai_usage` rows inserted plus updated so far in a database, from Postgres's
 /// cumulative statistics. The projector writes two of them (daily, monthly) per company per
-/// batch, each such group costing four round trips (`set_config`, the `usage_records` insert,
-/// two upserts), so this tells how many groups it ran. A busy backend flushes these counters
+/// batch (a group; every group of a batch goes in the one `apply_usage_batch` call, a single
+/// round trip), so this tells how many groups it ran. A busy backend flushes these counters
 /// only now and then (an idle one may wait 10 s), one that exits flushes them at once: call
 /// this after the projector has stopped. It reads until two reads 1.1 s apart agree.
 async fn usage_upserts(owner_url: &str) -> anyhow::Result<i64> {

@@ -39,6 +39,7 @@ macro_rules! record {
 pub mod ai_outcomes;
 pub mod ai_requests;
 pub mod alerts;
+pub mod cloud_projects;
 pub mod documents;
 pub mod notebooks;
 pub mod price_books;

@@ -1,5 +1,5 @@
 //! Record keys: the company for company events, the circuit on `providers`, a constant on
-//! `price-books` — what `topics.toml` declares for each topic.
+//! `price-books`, the project on `cloud-projects` — what `topics.toml` declares for each topic.
 
 use trestle_events::{company_key, Event, Topic, PRICE_BOOK_KEY};
 
@@ -8,7 +8,10 @@ use crate::samples;
 #[test]
 fn company_events_are_keyed_by_the_canonical_company_uuid() {
     for event in samples::full() {
-        if matches!(event.topic(), Topic::Providers | Topic::PriceBooks) {
+        if matches!(
+            event.topic(),
+            Topic::Providers | Topic::PriceBooks | Topic::CloudProjects
+        ) {
             continue;
         }
         let key = event.key();
@@ -45,5 +48,22 @@ fn every_price_book_version_shares_one_key() {
     assert!(!books.is_empty());
     for book in books {
         assert_eq!(book.key(), PRICE_BOOK_KEY);
+    }
+}
+
+#[test]
+fn operator_settings_are_keyed_by_their_cloud_project() {
+    let settings: Vec<Event> = samples::full()
+        .into_iter()
+        .filter(|e| e.topic() == Topic::CloudProjects)
+        .collect();
+    assert_eq!(settings.len(), 2, "one sample per operator setting");
+    for event in settings {
+        let project = match &event {
+            Event::CloudProjectMaintenanceSet(e) => e.cloud_project_id.clone(),
+            Event::CloudProjectLimitSet(e) => e.cloud_project_id.clone(),
+            other => panic!("{} is not an operator setting", other.name()),
+        };
+        assert_eq!(event.key(), project, "{}", event.name());
     }
 }

@@ -265,6 +265,18 @@ pub fn full() -> Vec<Event> {
             note: "Seed tiers; «überziehung» at cost + 50 %".into(),
         }
         .into(),
+        CloudProjectMaintenanceSet {
+            meta: platform_meta(22),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            maintenance: true,
+        }
+        .into(),
+        CloudProjectLimitSet {
+            meta: platform_meta(23),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            notebook_limit: 40_000,
+        }
+        .into(),
     ]
 }
 

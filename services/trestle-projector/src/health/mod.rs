@@ -1,6 +1,5 @@
 //! The shard-health projection: AI request outcomes folded per database shard and UTC minute
-//! (requests, errors, a latency sketch) in the control database, and the report that merges
-//! minutes into sliding windows. See docs/shard-health.md.
+//! (requests, errors, a latency sketch) in the control database. See docs/shard-health.md.
 //!
 //! What each outcome counts as: every outcome is one request. `AiRequestCompleted` is a
 //! success and its `latency_ms` (the provider call) goes into the sketch. `AiRequestFailed` is
@@ -10,15 +9,14 @@
 //! provider latency, except when `limited_notice` is set: then the whole provider chain had
 //! failed and the cache only masked it, so it also counts as an error (`limited`).
 //!
+//! The report that reads these rows back is `trestle_query::health`.
+//!
 //! Companies are attributed to the shard of their latest `TenantProvisioned`, as this
 //! projection's own map (`shard_health_companies`) knows it when the outcome is applied;
 //! registered but not provisioned companies, and companies it has never heard of, count under
 //! [`UNASSIGNED_SHARD`].
 
-pub mod sketch;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -28,13 +26,11 @@ use trestle_events::Event;
 use uuid::Uuid;
 
 use crate::projection::{Applied, Projection, Sourced};
-pub use sketch::Sketch;
+pub use trestle_query::health::{minute_of, Minute, MinuteRow, Sketch, UNASSIGNED_SHARD};
 
-/// Shard under which companies without a provisioned shard count.
-pub const UNASSIGNED_SHARD: i32 = -1;
-
-/// Minutes older than this (by occurred_at, relative to the projector's clock) are neither
-/// written nor kept: the table stays at most shards × 1,440 rows.
+/// Minutes older than this before a batch's newest event (by occurred_at: event time, not the
+/// projector's clock) are neither written nor kept: the table stays at most about
+/// shards × 1,440 rows, and the rows are a function of the log alone.
 pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 
 /// Serializes shard-health batches of concurrent projector instances (a batch reads, merges
@@ -44,7 +40,8 @@ const LOCK_KEY: i64 = 0x7368_6172_645f_6865; // "shard_he"
 /// `tenants` + `ai-outcomes` → `shard_health_companies` + `shard_health_minutes`.
 #[derive(Debug, Default)]
 pub struct ShardHealthProjection {
-    /// The UTC minute (Unix seconds) of the last pruning, so pruning runs once a minute.
+    /// The UTC minute (Unix seconds, event time) of the last pruning, so pruning runs once per
+    /// minute of event time.
     last_pruned: AtomicI64,
 }
 
@@ -83,11 +80,11 @@ impl Projection for ShardHealthProjection {
                 .await?;
             // Tenant events first, so a batch's outcomes see the batch's provisioning.
             apply_tenants(conn, &events).await?;
-            let now = Utc::now();
+            let now = newest(&events);
             let horizon = minute_of(now) - RETENTION;
             apply_outcomes(conn, &events, horizon).await?;
             let this_minute = minute_of(now).timestamp();
-            if self.last_pruned.swap(this_minute, Ordering::Relaxed) != this_minute {
+            if self.last_pruned.fetch_max(this_minute, Ordering::Relaxed) < this_minute {
                 sqlx::query("DELETE FROM shard_health_minutes WHERE minute < $1")
                     .bind(horizon)
                     .execute(&mut *conn)
@@ -98,9 +95,13 @@ impl Projection for ShardHealthProjection {
     }
 }
 
-/// The start of the UTC minute `at` falls in.
-pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp().div_euclid(60) * 60, 0).expect("in range")
+/// The batch's event time: its newest `occurred_at` (a batch is never empty here).
+fn newest(events: &[Sourced]) -> DateTime<Utc> {
+    events
+        .iter()
+        .map(|s| s.event.meta().occurred_at)
+        .max()
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 /// `CompanyRegistered` adds a company under [`UNASSIGNED_SHARD`] unless it is known;
@@ -151,34 +152,6 @@ async fn apply_tenants(conn: &mut PgConnection, events: &[Sourced]) -> Result<()
         .await?;
     }
     Ok(())
-}
-
-/// One shard's minute: outcome counts and the completed requests' latency sketch.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Minute {
-    completed: i64,
-    failed: i64,
-    throttled: i64,
-    cached: i64,
-    limited: i64,
-    latency: Sketch,
-}
-
-impl Minute {
-    fn requests(&self) -> i64 {
-        self.completed + self.failed + self.throttled + self.cached
-    }
-
-    fn add(&mut self, other: &Minute) -> Result<(), sqlx::Error> {
-        self.completed += other.completed;
-        self.failed += other.failed;
-        self.throttled += other.throttled;
-        self.cached += other.cached;
-        self.limited += other.limited;
-        self.latency
-            .merge(&other.latency)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))
-    }
 }
 
 /// Folds the batch's outcomes (those not older than `horizon`) into their shard's minute
@@ -246,7 +219,7 @@ async fn apply_outcomes(
 
     let key_shards: Vec<i32> = fresh.keys().map(|k| k.0).collect();
     let key_minutes: Vec<DateTime<Utc>> = fresh.keys().map(|k| k.1).collect();
-    let stored: Vec<StoredMinute> = sqlx::query_as(
+    let stored: Vec<MinuteRow> = sqlx::query_as(
         "SELECT m.database_shard, m.minute, m.completed, m.failed, m.throttled, m.cached,
                 m.limited, m.latency_sketch
            FROM shard_health_minutes m
@@ -259,12 +232,22 @@ async fn apply_outcomes(
     .await?;
     for row in stored {
         let key = (row.database_shard, row.minute);
-        let old = row.into_minute()?;
+        let old = row.into_minute().map_err(decode)?;
         if let Some(m) = fresh.get_mut(&key) {
-            m.add(&old)?;
+            m.add(&old).map_err(decode)?;
         }
     }
 
+    write_minutes(conn, &key_shards, &key_minutes, &fresh).await
+}
+
+/// Writes the merged minutes back (one statement).
+async fn write_minutes(
+    conn: &mut PgConnection,
+    key_shards: &[i32],
+    key_minutes: &[DateTime<Utc>],
+    fresh: &BTreeMap<(i32, DateTime<Utc>), Minute>,
+) -> Result<(), sqlx::Error> {
     let n = fresh.len();
     let (mut requests, mut completed, mut failed) = (
         Vec::with_capacity(n),
@@ -298,8 +281,8 @@ async fn apply_outcomes(
                cached = EXCLUDED.cached, limited = EXCLUDED.limited,
                latency_sketch = EXCLUDED.latency_sketch, updated_at = now()",
     )
-    .bind(&key_shards)
-    .bind(&key_minutes)
+    .bind(key_shards)
+    .bind(key_minutes)
     .bind(&requests)
     .bind(&completed)
     .bind(&failed)
@@ -312,200 +295,7 @@ async fn apply_outcomes(
     Ok(())
 }
 
-/// A `shard_health_minutes` row as read back.
-#[derive(sqlx::FromRow)]
-struct StoredMinute {
-    database_shard: i32,
-    minute: DateTime<Utc>,
-    completed: i64,
-    failed: i64,
-    throttled: i64,
-    cached: i64,
-    limited: i64,
-    latency_sketch: Option<Vec<u8>>,
-}
-
-impl StoredMinute {
-    fn into_minute(self) -> Result<Minute, sqlx::Error> {
-        let latency = match &self.latency_sketch {
-            Some(bytes) => Sketch::decode(bytes).map_err(|e| {
-                sqlx::Error::Decode(
-                    format!(
-                        "shard_health_minutes (shard {}, minute {}): {e}",
-                        self.database_shard, self.minute
-                    )
-                    .into(),
-                )
-            })?,
-            None => Sketch::default(),
-        };
-        Ok(Minute {
-            completed: self.completed,
-            failed: self.failed,
-            throttled: self.throttled,
-            cached: self.cached,
-            limited: self.limited,
-            latency,
-        })
-    }
-}
-
-/// One shard's health over one window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowHealth {
-    /// The window's length: the last `minutes` complete UTC minutes before the report's `now`.
-    pub minutes: u32,
-    /// Every outcome: completed + failed + throttled + cached.
-    pub requests: i64,
-    pub completed: i64,
-    pub failed: i64,
-    pub throttled: i64,
-    pub cached: i64,
-    /// Cached answers served because the whole provider chain failed (part of `cached`).
-    pub limited: i64,
-    /// `requests / minutes`.
-    pub requests_per_minute: f64,
-    /// `(failed + limited) / (requests − throttled)`; `None` when nothing was attempted.
-    pub error_rate: Option<f64>,
-    /// Median provider latency of completed requests, ms (within 1 %); `None` when none.
-    pub p50_ms: Option<f64>,
-    /// 99th percentile provider latency of completed requests, ms (within 1 %).
-    pub p99_ms: Option<f64>,
-    /// The merged latency sketch, for other quantiles.
-    pub latency: Sketch,
-}
-
-/// One shard's health: its companies now, and each requested window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShardHealth {
-    /// Shard number; [`UNASSIGNED_SHARD`] for companies without one.
-    pub shard: i32,
-    /// Companies the projection's map puts on the shard.
-    pub companies: i64,
-    /// In the order the windows were asked for.
-    pub windows: Vec<WindowHealth>,
-}
-
-/// Health of every shard that has companies or outcomes in a window: for each window of
-/// `windows_minutes`, the minute rows in `[minute_of(now) − window, minute_of(now))` (complete
-/// minutes only: the current one is still filling) merged into counts, rates and percentiles.
-pub async fn report(
-    pool: &sqlx::PgPool,
-    now: DateTime<Utc>,
-    windows_minutes: &[u32],
-) -> Result<Vec<ShardHealth>, sqlx::Error> {
-    let end = minute_of(now);
-    let longest = windows_minutes.iter().copied().max().unwrap_or(0);
-    let start = end - TimeDelta::minutes(i64::from(longest));
-    let rows: Vec<StoredMinute> = sqlx::query_as(
-        "SELECT database_shard, minute, completed, failed, throttled, cached, limited,
-                latency_sketch
-           FROM shard_health_minutes WHERE minute >= $1 AND minute < $2",
-    )
-    .bind(start)
-    .bind(end)
-    .fetch_all(pool)
-    .await?;
-    let companies: BTreeMap<i32, i64> = sqlx::query_as(
-        "SELECT database_shard, count(*) FROM shard_health_companies GROUP BY database_shard",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-
-    let mut minutes: BTreeMap<i32, Vec<(DateTime<Utc>, Minute)>> = BTreeMap::new();
-    for row in rows {
-        let (shard, at) = (row.database_shard, row.minute);
-        minutes
-            .entry(shard)
-            .or_default()
-            .push((at, row.into_minute()?));
-    }
-    let shards: BTreeSet<i32> = companies.keys().chain(minutes.keys()).copied().collect();
-    let mut out = Vec::with_capacity(shards.len());
-    for shard in shards {
-        let mut windows = Vec::with_capacity(windows_minutes.len());
-        for &w in windows_minutes {
-            let from = end - TimeDelta::minutes(i64::from(w));
-            let mut total = Minute::default();
-            for (at, m) in minutes.get(&shard).into_iter().flatten() {
-                if *at >= from {
-                    total.add(m)?;
-                }
-            }
-            windows.push(window(w, total));
-        }
-        out.push(ShardHealth {
-            shard,
-            companies: companies.get(&shard).copied().unwrap_or(0),
-            windows,
-        });
-    }
-    Ok(out)
-}
-
-fn window(minutes: u32, m: Minute) -> WindowHealth {
-    let requests = m.requests();
-    let attempted = requests - m.throttled;
-    WindowHealth {
-        minutes,
-        requests,
-        completed: m.completed,
-        failed: m.failed,
-        throttled: m.throttled,
-        cached: m.cached,
-        limited: m.limited,
-        requests_per_minute: if minutes == 0 {
-            0.0
-        } else {
-            requests as f64 / f64::from(minutes)
-        },
-        error_rate: (attempted > 0).then(|| (m.failed + m.limited) as f64 / attempted as f64),
-        p50_ms: m.latency.quantile(0.5),
-        p99_ms: m.latency.quantile(0.99),
-        latency: m.latency,
-    }
-}
-
-/// The report as a table for people (`trestle-admin shard-health`).
-pub fn render(report: &[ShardHealth]) -> String {
-    let mut out = format!(
-        "{:>10} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}\n",
-        "shard",
-        "companies",
-        "window",
-        "req/min",
-        "requests",
-        "errors",
-        "throttled",
-        "error%",
-        "p50 ms",
-        "p99 ms"
-    );
-    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
-    for s in report {
-        let shard = if s.shard == UNASSIGNED_SHARD {
-            "unassigned".to_string()
-        } else {
-            s.shard.to_string()
-        };
-        for w in &s.windows {
-            let _ = writeln!(
-                out,
-                "{:>10} {:>9} {:>7} {:>9.1} {:>9} {:>7} {:>9} {:>8} {:>9} {:>9}",
-                shard,
-                s.companies,
-                format!("{}m", w.minutes),
-                w.requests_per_minute,
-                w.requests,
-                w.failed + w.limited,
-                w.throttled,
-                opt(w.error_rate, &|r| format!("{:.2}", r * 100.0)),
-                opt(w.p50_ms, &|v| format!("{v:.0}")),
-                opt(w.p99_ms, &|v| format!("{v:.0}")),
-            );
-        }
-    }
-    out
+/// A stored minute the projection cannot read back, as the loop's error.
+fn decode(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
 }

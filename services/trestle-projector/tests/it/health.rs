@@ -11,8 +11,9 @@ use trestle_events::{
     Tier,
 };
 use trestle_kafka::EventProducer;
-use trestle_projector::health::{self, minute_of, ShardHealth, Sketch, UNASSIGNED_SHARD};
+use trestle_projector::health::RETENTION;
 use trestle_projector::{ProjectionKind, ProjectorConfig};
+use trestle_query::health::{self, minute_of, ShardHealth, Sketch, UNASSIGNED_SHARD};
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -307,7 +308,7 @@ async fn windows_exclude_older_minutes_and_day_old_minutes_are_dropped() {
 
     let old: i64 =
         sqlx::query_scalar("SELECT count(*) FROM shard_health_minutes WHERE minute < $1")
-            .bind(minute_of(now) - health::RETENTION)
+            .bind(minute_of(now) - RETENTION)
             .fetch_one(&pool)
             .await
             .unwrap();

@@ -3,11 +3,13 @@
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use trestle_events::{
-    AiRequestCompleted, Event, Meta, NotebookArchived, NotebookCreated, NotebookDemoted,
-    NotebookPurpose, NotebookRecreated, NotebookTier, Region,
+    AiRequestCompleted, CloudProjectLimitSet, CloudProjectMaintenanceSet, Event, Meta,
+    NotebookArchived, NotebookCreated, NotebookDemoted, NotebookPurpose, NotebookRecreated,
+    NotebookTier, Region,
 };
 use trestle_kafka::EventProducer;
-use trestle_projector::{pool, ProjectionKind};
+use trestle_projector::ProjectionKind;
+use trestle_query::pool;
 use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -59,6 +61,24 @@ fn demoted(company: Uuid, notebook: &str) -> Event {
     })
 }
 
+/// The operator's `trestle-admin project limit` as an event.
+fn limit_set(project: &str, notebook_limit: i32) -> Event {
+    Event::CloudProjectLimitSet(CloudProjectLimitSet {
+        meta: Meta::platform(),
+        cloud_project_id: project.into(),
+        notebook_limit,
+    })
+}
+
+/// The operator's `trestle-admin project maintenance` as an event.
+fn maintenance_set(project: &str, maintenance: bool) -> Event {
+    Event::CloudProjectMaintenanceSet(CloudProjectMaintenanceSet {
+        meta: Meta::platform(),
+        cloud_project_id: project.into(),
+        maintenance,
+    })
+}
+
 fn completed(company: Uuid, provider: &str, project: Option<&str>, day: NaiveDate) -> Event {
     let mut meta = Meta::root(company);
     meta.occurred_at = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
@@ -94,7 +114,7 @@ async fn the_pool_counts_notebooks_against_the_limit_and_is_full_at_it() {
     let db = trestle_store::connect(&control.options).await.unwrap();
     let (stop, handle) = spawn(control_config(&topics, &control, ProjectionKind::Pool));
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-    let topics_read = ["notebooks", "tenants"];
+    let topics_read = ["notebooks", "tenants", "cloud-projects"];
 
     // A project becomes known when a tenant is provisioned into it, with its region and the
     // seed's default limit.
@@ -104,7 +124,7 @@ async fn the_pool_counts_notebooks_against_the_limit_and_is_full_at_it() {
     let p = pool::project(&db, "gcp-1").await.unwrap().unwrap();
     assert_eq!(p.region.as_deref(), Some("eu"));
 
-    pool::set_limit(&db, "gcp-1", 3).await.unwrap();
+    publish_in_order(&producer, &[limit_set("gcp-1", 3)]).await;
     let first = created(a, "nb-1", "gcp-1");
     publish_in_order(&producer, &[first.clone(), created(b, "nb-2", "gcp-1")]).await;
     wait_caught_up(&topics, &db, &topics_read).await;
@@ -130,12 +150,14 @@ async fn the_pool_counts_notebooks_against_the_limit_and_is_full_at_it() {
     wait_caught_up(&topics, &db, &topics_read).await;
     assert_eq!(state(&db, "gcp-1").await, (3, 3, "full".into()));
 
-    // Maintenance is the operator's and wins over the count; the projection keeps it.
-    pool::set_maintenance(&db, "gcp-1", true).await.unwrap();
+    // Maintenance is the operator's (an event on `cloud-projects`) and wins over the count;
+    // notebook events do not change it.
+    publish_in_order(&producer, &[maintenance_set("gcp-1", true)]).await;
     publish_in_order(&producer, &[archived(b, "nb-2", "gcp-1")]).await;
     wait_caught_up(&topics, &db, &topics_read).await;
     assert_eq!(state(&db, "gcp-1").await, (2, 3, "maintenance".into()));
-    pool::set_maintenance(&db, "gcp-1", false).await.unwrap();
+    publish_in_order(&producer, &[maintenance_set("gcp-1", false)]).await;
+    wait_caught_up(&topics, &db, &topics_read).await;
     assert_eq!(state(&db, "gcp-1").await, (2, 3, "active".into()));
 
     let _ = stop.send(());

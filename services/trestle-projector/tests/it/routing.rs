@@ -8,7 +8,8 @@ use trestle_events::{
     CompanyRegistered, Event, IsolationLevel, Meta, Meter, Region, TenantProvisioned, Tier,
 };
 use trestle_kafka::EventProducer;
-use trestle_projector::{routing, ProjectionKind, ProjectorConfig, UsageShardConfig};
+use trestle_projector::{ProjectionKind, ProjectorConfig, UsageShardConfig};
+use trestle_query::routing;
 use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 

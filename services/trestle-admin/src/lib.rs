@@ -1,0 +1,81 @@
+//! `trestle-admin`: the operator's commands, one module each — apply `topics.toml` to the
+//! broker, migrate the databases, read routing, the pool and shard health (`trestle-query`),
+//! and publish operator decisions as events (price books, cloud-project settings).
+//!
+//! The commands print for a person and fail with `anyhow` context: this library is the CLI's
+//! body (main.rs only parses and dispatches), not an API other crates link.
+
+mod config;
+pub mod migrate;
+pub mod price_book;
+pub mod project;
+pub mod route;
+pub mod shard_health;
+pub mod topics;
+
+use clap::{Parser, Subcommand};
+
+pub use config::AdminConfig;
+
+/// Operator commands for a Trestle deployment.
+#[derive(Parser)]
+#[command(version)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: trestle_config::ConfigArg,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One operator command.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create missing topics and add partitions so the broker matches topics.toml.
+    Topics {
+        /// A topics file other than the one compiled in.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Apply the control migrations to the control database and the shard migrations to every
+    /// configured shard database.
+    Migrate,
+    /// Print a company's tenant routing (region, shard, cloud project, isolation, tier) from
+    /// the control database.
+    Route {
+        /// The company id.
+        company_id: uuid::Uuid,
+    },
+    /// The cloud-project pool: list it, or set a project's maintenance switch or notebook limit
+    /// (published as events on `cloud-projects`, which the pool projection folds).
+    Project {
+        #[command(subcommand)]
+        command: project::ProjectCommand,
+    },
+    /// The versioned price book statements are priced from: publish a new version, or print
+    /// the latest (docs/billing.md).
+    PriceBook {
+        #[command(subcommand)]
+        command: price_book::PriceBookCommand,
+    },
+    /// Per database shard: companies, requests per minute, error rate, p50 and p99 provider
+    /// latency over the last complete minutes (docs/shard-health.md).
+    ShardHealth {
+        /// Window lengths in minutes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "5,60")]
+        window_minutes: Vec<u32>,
+    },
+}
+
+/// Runs one command.
+pub async fn run(config: &AdminConfig, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Topics { file } => topics::run(&config.kafka, file.as_deref()).await,
+        Command::Migrate => migrate::run(config).await,
+        Command::Route { company_id } => route::run(&config.control, company_id).await,
+        Command::Project { command } => project::run(config, command).await,
+        Command::PriceBook { command } => price_book::run(&config.kafka, command).await,
+        Command::ShardHealth { window_minutes } => {
+            shard_health::run(&config.control, &window_minutes).await
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Read models: what the projectors wrote, read back for the operator CLI, the load tools and
+//! the API. Each module reads the tables of one projection (`trestle-projector` writes them);
+//! nothing here consumes Kafka or writes.
+//!
+//! - [`routing`]: a company's tenant routing (`tenant_routing`, control database).
+//! - [`pool`]: the cloud-project pool and its daily requests (`cloud_projects`, control).
+//! - [`health`]: per-shard health over sliding windows (`shard_health_*`, control).
+//! - [`usage`]: a company's usage totals per period (`company_ai_usage`, shard database).
+
+mod error;
+pub mod health;
+pub mod pool;
+pub mod routing;
+pub mod usage;
+
+pub use error::Error;
