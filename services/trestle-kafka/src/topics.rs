@@ -164,6 +164,31 @@ pub async fn apply(
         }
     }
 
+    create_topics(&admin, &admin_opts, &to_create).await?;
+    changes.extend(to_create.iter().map(|(name, spec)| {
+        let partitions = spec.partitions;
+        (name.clone(), Change::Created { partitions })
+    }));
+    // Configs of topics that already existed: bring retention and cleanup policy in line.
+    for spec in specs {
+        let name = options.topic(&spec.name);
+        if !to_create.iter().any(|(n, _)| *n == name) {
+            align_config(&admin, &admin_opts, &name, spec).await?;
+        }
+    }
+    wait_until_visible(&admin, options, specs).await?;
+    Ok(changes)
+}
+
+type Admin = AdminClient<DefaultClientContext>;
+
+/// Creates the missing topics in one request, with their retention and cleanup policy; a topic
+/// someone else created meanwhile counts as created.
+async fn create_topics(
+    admin: &Admin,
+    admin_opts: &AdminOptions,
+    to_create: &[(String, &TopicSpec)],
+) -> Result<(), Error> {
     let retention: Vec<String> = to_create
         .iter()
         .map(|(_, s)| s.retention_ms.to_string())
@@ -181,71 +206,62 @@ pub async fn apply(
             .set("retention.ms", retention)
         })
         .collect();
-    if !new_topics.is_empty() {
-        let results = admin
-            .create_topics(&new_topics, &admin_opts)
-            .await
-            .map_err(|e| Error::Admin {
-                operation: "create topics",
-                topic: to_create
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                message: e.to_string(),
-            })?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(Error::Admin {
-                        operation: "create topic",
-                        topic,
-                        message: code.to_string(),
-                    })
-                }
-            }
-        }
-        for (name, spec) in &to_create {
-            changes.push((
-                name.clone(),
-                Change::Created {
-                    partitions: spec.partitions,
-                },
-            ));
-        }
+    if new_topics.is_empty() {
+        return Ok(());
     }
-
-    // Configs of topics that already existed: bring retention and cleanup policy in line.
-    for spec in specs {
-        let name = options.topic(&spec.name);
-        if to_create.iter().any(|(n, _)| *n == name) {
-            continue;
-        }
-        let retention = spec.retention_ms.to_string();
-        let alter = AlterConfig::new(ResourceSpecifier::Topic(&name))
-            .set("cleanup.policy", &spec.cleanup_policy)
-            .set("retention.ms", &retention);
-        let results = admin
-            .alter_configs([&alter], &admin_opts)
-            .await
-            .map_err(|e| Error::Admin {
-                operation: "alter configs",
-                topic: name.clone(),
-                message: e.to_string(),
-            })?;
-        for r in results {
-            if let Err((_, code)) = r {
+    let results = admin
+        .create_topics(&new_topics, admin_opts)
+        .await
+        .map_err(|e| Error::Admin {
+            operation: "create topics",
+            topic: to_create
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            message: e.to_string(),
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
                 return Err(Error::Admin {
-                    operation: "alter configs",
-                    topic: name.clone(),
+                    operation: "create topic",
+                    topic,
                     message: code.to_string(),
-                });
+                })
             }
         }
     }
-    wait_until_visible(&admin, options, specs).await?;
-    Ok(changes)
+    Ok(())
+}
+
+/// Sets an existing topic's retention and cleanup policy to the file's.
+async fn align_config(
+    admin: &Admin,
+    admin_opts: &AdminOptions,
+    name: &str,
+    spec: &TopicSpec,
+) -> Result<(), Error> {
+    let retention = spec.retention_ms.to_string();
+    let alter = AlterConfig::new(ResourceSpecifier::Topic(name))
+        .set("cleanup.policy", &spec.cleanup_policy)
+        .set("retention.ms", &retention);
+    let failed = |message: String| Error::Admin {
+        operation: "alter configs",
+        topic: name.to_owned(),
+        message,
+    };
+    let results = admin
+        .alter_configs([&alter], admin_opts)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    for r in results {
+        if let Err((_, code)) = r {
+            return Err(failed(code.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// Waits until the broker's metadata shows every topic with at least its partitions, so a

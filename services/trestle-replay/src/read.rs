@@ -113,32 +113,11 @@ fn read(
         .iter()
         .map(|&i| ((ranges[i].topic.as_str(), ranges[i].partition), i))
         .collect();
-    // Indexed like `ranges`; the ranges of other readers count as done here.
-    let mut state: Vec<State> = ranges
-        .iter()
-        .enumerate()
-        .map(|(i, r)| State {
-            end: r.end,
-            done: !own.contains(&i),
-        })
-        .collect();
     let mut out = Batcher {
         tx,
         items: Vec::with_capacity(BATCH),
     };
-    let mut remaining = 0;
-    for &i in own {
-        let r = &ranges[i];
-        if r.start >= r.end {
-            state[i].done = true;
-            out.push(Item::Finished {
-                range: i,
-                stop: Stop::NothingInRange,
-            })?;
-        } else {
-            remaining += 1;
-        }
-    }
+    let (mut state, mut remaining) = start(ranges, own, &mut out)?;
     let mut finish = |i: usize, stop: Stop, state: &mut [State], out: &mut Batcher| {
         state[i].done = true;
         let mut tpl = TopicPartitionList::new();
@@ -205,23 +184,7 @@ fn read(
                     record: OwnedRecord::from_message(&message),
                 };
                 drop(message);
-                if state[i].done {
-                    continue;
-                }
-                if raw.offset >= state[i].end {
-                    finish(i, Stop::EndOffset, &mut state, &mut out)?;
-                    remaining -= 1;
-                    continue;
-                }
-                if raw.timestamp_ms.is_some_and(|t| t >= stop_ms) {
-                    finish(i, Stop::PassedTo, &mut state, &mut out)?;
-                    remaining -= 1;
-                    continue;
-                }
-                let last = raw.offset + 1 >= state[i].end;
-                out.push(Item::Record(raw))?;
-                if last {
-                    finish(i, Stop::EndOffset, &mut state, &mut out)?;
+                if take(raw, stop_ms, &mut state, &mut finish, &mut out)? {
                     remaining -= 1;
                 }
             }
@@ -232,6 +195,66 @@ fn read(
         }
     }
     out.flush()
+}
+
+/// The reader's state at start, indexed like `ranges` (the ranges of other readers count as
+/// done here), and how many of its own ranges have records to read; empty ranges are finished
+/// at once.
+fn start(ranges: &[Range], own: &[usize], out: &mut Batcher) -> Result<(Vec<State>, usize), Error> {
+    let mut state: Vec<State> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| State {
+            end: r.end,
+            done: !own.contains(&i),
+        })
+        .collect();
+    let mut remaining = 0;
+    for &i in own {
+        let r = &ranges[i];
+        if r.start >= r.end {
+            state[i].done = true;
+            out.push(Item::Finished {
+                range: i,
+                stop: Stop::NothingInRange,
+            })?;
+        } else {
+            remaining += 1;
+        }
+    }
+    Ok((state, remaining))
+}
+
+/// Sends one record of range `raw.range` on, unless it lies past the range's end or `stop_ms`;
+/// returns whether the range is finished by it.
+fn take<F>(
+    raw: Raw,
+    stop_ms: i64,
+    state: &mut [State],
+    finish: &mut F,
+    out: &mut Batcher,
+) -> Result<bool, Error>
+where
+    F: FnMut(usize, Stop, &mut [State], &mut Batcher) -> Result<(), Error>,
+{
+    let i = raw.range;
+    if state[i].done {
+        return Ok(false);
+    }
+    if raw.offset >= state[i].end {
+        finish(i, Stop::EndOffset, state, out)?;
+        return Ok(true);
+    }
+    if raw.timestamp_ms.is_some_and(|t| t >= stop_ms) {
+        finish(i, Stop::PassedTo, state, out)?;
+        return Ok(true);
+    }
+    let last = raw.offset + 1 >= state[i].end;
+    out.push(Item::Record(raw))?;
+    if last {
+        finish(i, Stop::EndOffset, state, out)?;
+    }
+    Ok(last)
 }
 
 /// Finishes the partitions whose position reached their end without a record at `end - 1`:

@@ -83,40 +83,8 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
     let kafka = res.topics("bench_engine_tput", args.partitions).await?;
     let raw_out = res.topics("bench_engine_raw_out", args.partitions).await?;
     let requests_topic = kafka.topic("ai-requests");
-    let producer = EventProducer::new(&kafka).context("creating the producer")?;
-
-    let mut rng = fastrand::Rng::with_seed(args.seed);
-    let companies: Vec<Uuid> = (0..args.companies).map(|_| company_id(&mut rng)).collect();
-    eprintln!(
-        "==> 1/2 throughput: registering {} companies as enterprise, publishing {} requests to {requests_topic}",
-        companies.len(),
-        args.requests
-    );
-    engine::register(&producer, &companies, Tier::Enterprise).await?;
-    let events: Vec<Event> = (0..args.requests)
-        .map(|i| {
-            let company = companies[rng.usize(..companies.len())];
-            Event::AiRequestSubmitted(engine::request(
-                company,
-                &format!("Summarise site diary entry {i} for the weekly report"),
-            ))
-        })
-        .collect();
-    let request_bytes = trestle_events::encode(&events[0])
-        .context("encoding a request")?
-        .len();
-    let started = Instant::now();
-    engine::publish_all(&producer, &events).await?;
-    let publish_rate = events.len() as f64 / started.elapsed().as_secs_f64();
-    drop(events);
-    let ends = progress::ends(&kafka, &requests_topic)?;
-    let total: i64 = ends.values().sum();
-    anyhow::ensure!(
-        total == args.requests as i64,
-        "{requests_topic} holds {total} records, expected {}",
-        args.requests
-    );
-
+    let published = publish(args, &kafka, &requests_topic).await?;
+    let (ends, total) = (published.ends, published.total);
     let mut runs: Vec<Runs> = [
         Kind::RawTransactional,
         Kind::Engine,
@@ -185,9 +153,67 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
     Ok(Throughput {
         requests: args.requests,
         companies: args.companies,
-        publish_rate,
-        request_bytes,
+        publish_rate: published.rate,
+        request_bytes: published.request_bytes,
         runs,
+    })
+}
+
+/// The requests topic, filled.
+struct Published {
+    /// Records per second the producer reached.
+    rate: f64,
+    request_bytes: usize,
+    ends: progress::Ends,
+    total: i64,
+}
+
+/// Registers `args.companies` enterprise companies and publishes `args.requests` requests
+/// spread over them at random (seeded).
+async fn publish(
+    args: &Args,
+    kafka: &KafkaOptions,
+    requests_topic: &str,
+) -> anyhow::Result<Published> {
+    let producer = EventProducer::new(kafka).context("creating the producer")?;
+
+    let mut rng = fastrand::Rng::with_seed(args.seed);
+    let companies: Vec<Uuid> = (0..args.companies).map(|_| company_id(&mut rng)).collect();
+    eprintln!(
+        "==> 1/2 throughput: registering {} companies as enterprise, publishing {} requests to {requests_topic}",
+        companies.len(),
+        args.requests
+    );
+    engine::register(&producer, &companies, Tier::Enterprise).await?;
+    let events: Vec<Event> = (0..args.requests)
+        .map(|i| {
+            let company = companies[rng.usize(..companies.len())];
+            Event::AiRequestSubmitted(engine::request(
+                company,
+                &format!("Summarise site diary entry {i} for the weekly report"),
+            ))
+        })
+        .collect();
+    let request_bytes = trestle_events::encode(&events[0])
+        .context("encoding a request")?
+        .len();
+    let started = Instant::now();
+    engine::publish_all(&producer, &events).await?;
+    let publish_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    drop(events);
+    let ends = progress::ends(kafka, requests_topic)?;
+    let total: i64 = ends.values().sum();
+    anyhow::ensure!(
+        total == args.requests as i64,
+        "{requests_topic} holds {total} records, expected {}",
+        args.requests
+    );
+
+    Ok(Published {
+        rate: publish_rate,
+        request_bytes,
+        ends,
+        total,
     })
 }
 

@@ -181,33 +181,9 @@ async fn bench(args: &Args, res: &mut Resources) -> anyhow::Result<()> {
     let events = workload(&mut rng, &companies, args.events);
     let expected = expected(&events);
 
-    eprintln!("==> Publishing {} usage events to {topic}", events.len());
-    let producer = EventProducer::new(&kafka).context("creating the producer")?;
-    let started = Instant::now();
-    let delivered = publish_all(&producer, &events).await?;
-    let publish_rate = events.len() as f64 / started.elapsed().as_secs_f64();
-    let ends: Ends = trestle_testkit::end_offsets(&kafka, &topic)?
-        .into_iter()
-        .collect();
-    anyhow::ensure!(
-        ends.values().sum::<i64>() == events.len() as i64,
-        "{topic} holds {} records, expected {}",
-        ends.values().sum::<i64>(),
-        events.len()
-    );
-
-    eprintln!("==> 1/4 raw binary COPY of the same usage_records rows");
-    let rows: Vec<copy::Row> = events
-        .iter()
-        .zip(&delivered)
-        .map(|(e, d)| copy_row(e, d))
-        .collect();
-    let mut copy_times = Vec::new();
-    for _ in 0..args.rounds {
-        let copy_db = res.db("bench_copy").await?;
-        copy_times.push(copy::baseline(&copy_db.owner_url, &rows, &topic).await?);
-    }
-    drop(rows);
+    let (publish_rate, delivered, ends) = publish(&kafka, &topic, &events).await?;
+    let copy_times = copy_phase(args, res, &events, &delivered, &topic).await?;
+    drop(delivered);
 
     // Rounds alternate the order (A B, B A, ...) so drift on the shared machine (a checkpoint,
     // someone's build) does not always land on the same mode.
@@ -282,6 +258,53 @@ async fn bench(args: &Args, res: &mut Resources) -> anyhow::Result<()> {
     };
     report.print();
     Ok(())
+}
+
+/// Publishes the workload; returns the producer's rate, where each event landed and the
+/// topic's end offsets.
+async fn publish(
+    kafka: &KafkaOptions,
+    topic: &str,
+    events: &[Event],
+) -> anyhow::Result<(f64, Vec<Delivered>, Ends)> {
+    eprintln!("==> Publishing {} usage events to {topic}", events.len());
+    let producer = EventProducer::new(kafka).context("creating the producer")?;
+    let started = Instant::now();
+    let delivered = publish_all(&producer, events).await?;
+    let publish_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    let ends: Ends = trestle_testkit::end_offsets(kafka, topic)?
+        .into_iter()
+        .collect();
+    anyhow::ensure!(
+        ends.values().sum::<i64>() == events.len() as i64,
+        "{topic} holds {} records, expected {}",
+        ends.values().sum::<i64>(),
+        events.len()
+    );
+    Ok((publish_rate, delivered, ends))
+}
+
+/// The baseline: the same usage_records rows by raw binary COPY, once per round, each into a
+/// fresh database.
+async fn copy_phase(
+    args: &Args,
+    res: &mut Resources,
+    events: &[Event],
+    delivered: &[Delivered],
+    topic: &str,
+) -> anyhow::Result<Vec<Duration>> {
+    eprintln!("==> 1/4 raw binary COPY of the same usage_records rows");
+    let rows: Vec<copy::Row> = events
+        .iter()
+        .zip(delivered)
+        .map(|(e, d)| copy_row(e, d))
+        .collect();
+    let mut copy_times = Vec::new();
+    for _ in 0..args.rounds {
+        let copy_db = res.db("bench_copy").await?;
+        copy_times.push(copy::baseline(&copy_db.owner_url, &rows, topic).await?);
+    }
+    Ok(copy_times)
 }
 
 /// Runs the real projector from offset 0 on a fresh database until its progress (stored where
@@ -639,7 +662,6 @@ impl Report<'_> {
         let n = self.args.events as f64;
         let (eo, ka) = (self.exactly_once.rate(n), self.kafka_after.rate(n));
         let verdict = |ratio: f64, aim: f64| if ratio >= aim { "met" } else { "missed" };
-        let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
         let opt_s = |d: Option<f64>| d.map_or("-".into(), |d| format!("{d:.2} s"));
         let opt_rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.0}"));
 
@@ -708,6 +730,12 @@ impl Report<'_> {
             "| exactly-once projector / Kafka-offsets projector | {r2:.3} | >= 0.9 | {} |",
             verdict(r2, 0.9)
         );
+        self.print_latency();
+    }
+
+    /// Prints phase 4, the latency table.
+    fn print_latency(&self) {
+        let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
         println!();
         println!(
             "4. End-to-end latency, produced -> row visible (exactly-once projector, paced runs of {} s, visibility polled every {}):",
