@@ -23,8 +23,6 @@ pub async fn register_companies(kafka: &KafkaOptions, scenario: &Scenario) -> an
             })
         })
         .collect();
-    for result in futures::future::join_all(events.iter().map(|e| producer.publish(e))).await {
-        result?;
-    }
+    producer.publish_all(&events).await?;
     Ok(())
 }

@@ -29,7 +29,7 @@ pub use dead_letter::{dead_letter_headers, DeadLetterOrigin, DeadLetterer, DLQ_H
 pub use error::Error;
 pub use murmur2::{murmur2, partition_for_key};
 pub use options::KafkaOptions;
-pub use producer::{Delivered, EventProducer};
+pub use producer::{Delivered, EventProducer, PUBLISH_WINDOW};
 pub use rebalance::{PartitionId, RebalanceQueue, Rebalanced};
 pub use record::OwnedRecord;
 pub use sessions::{run_sessions, session_backoff, Shutdown};

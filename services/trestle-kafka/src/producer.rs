@@ -7,6 +7,9 @@ use trestle_events::Event;
 
 use crate::{Error, KafkaOptions};
 
+/// How many events [`EventProducer::publish_all`] keeps in flight at once.
+pub const PUBLISH_WINDOW: usize = 5_000;
+
 /// Where the broker stored a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
@@ -55,6 +58,21 @@ impl EventProducer {
             }),
             Err((source, _)) => Err(Error::Delivery { topic, source }),
         }
+    }
+
+    /// Publishes many events, up to [`PUBLISH_WINDOW`] in flight at once, and waits for every
+    /// ack; returns where each landed, in order. One company's events keep the given order
+    /// (they are enqueued in order on an idempotent producer). Stops at the first refusal,
+    /// naming the event; events before it in the slice may have been stored.
+    pub async fn publish_all(&self, events: &[Event]) -> Result<Vec<Delivered>, Error> {
+        let mut delivered = Vec::with_capacity(events.len());
+        for chunk in events.chunks(PUBLISH_WINDOW) {
+            let acks = futures::future::join_all(chunk.iter().map(|e| self.publish(e))).await;
+            for ack in acks {
+                delivered.push(ack?);
+            }
+        }
+        Ok(delivered)
     }
 
     /// The underlying client, for raw sends (dead letters, benchmarks).

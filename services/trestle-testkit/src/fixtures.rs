@@ -2,7 +2,6 @@
 //! time, and publishing many at once or one at a time.
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
 use trestle_events::{CompanyRegistered, Event, Meta, Meter, Region, Tier, UsageRecorded};
 use trestle_kafka::EventProducer;
 use uuid::Uuid;
@@ -50,18 +49,11 @@ pub fn at(mut event: Event, when: DateTime<Utc>) -> Event {
     event
 }
 
-/// Publishes `events` concurrently in chunks (each company's events stay in the given order:
-/// they are enqueued in order on an idempotent producer) and fails the test if one is refused.
+/// Publishes `events` concurrently ([`EventProducer::publish_all`]: each company's events stay
+/// in the given order) and fails the test if one is refused.
 pub async fn publish_all(producer: &EventProducer, events: &[Event]) {
-    for chunk in events.chunks(2000) {
-        for (event, result) in chunk
-            .iter()
-            .zip(join_all(chunk.iter().map(|e| producer.publish(e))).await)
-        {
-            if let Err(e) = result {
-                panic!("publishing {}: {e}", event.name());
-            }
-        }
+    if let Err(e) = producer.publish_all(events).await {
+        panic!("publishing {} events: {e}", events.len());
     }
 }
 

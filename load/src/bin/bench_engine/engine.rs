@@ -8,7 +8,7 @@ use trestle_engine::{DispatchMode, EngineConfig};
 use trestle_events::{
     AiRequestKind, AiRequestSubmitted, CompanyRegistered, Event, Meta, Region, Tier,
 };
-use trestle_kafka::{Delivered, EventProducer, KafkaOptions};
+use trestle_kafka::{EventProducer, KafkaOptions};
 use uuid::Uuid;
 
 /// An engine on `kafka`'s topics as group `group`: no rate limits (so no ladder), no monthly
@@ -98,19 +98,13 @@ pub async fn register(
     Ok(())
 }
 
-/// Publishes concurrently in chunks and waits for every acknowledgement.
-pub async fn publish_all(
-    producer: &EventProducer,
-    events: &[Event],
-) -> anyhow::Result<Vec<Delivered>> {
-    let mut delivered = Vec::with_capacity(events.len());
-    for chunk in events.chunks(5_000) {
-        let acks = futures::future::join_all(chunk.iter().map(|e| producer.publish(e))).await;
-        for ack in acks {
-            delivered.push(ack.context("publishing an event")?);
-        }
-    }
-    Ok(delivered)
+/// Publishes concurrently and waits for every acknowledgement.
+pub async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<()> {
+    producer
+        .publish_all(events)
+        .await
+        .with_context(|| format!("publishing {} events", events.len()))?;
+    Ok(())
 }
 
 /// Sum of the end offsets of a physical topic (records plus transaction markers).

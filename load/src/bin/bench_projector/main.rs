@@ -23,10 +23,10 @@ use anyhow::Context;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use sqlx::{Connection, PgConnection};
-use trestle_events::{Event, Meta, Meter, UsageRecorded};
+use trestle_events::{Event, Meter};
 use trestle_kafka::{Delivered, EventProducer, KafkaOptions};
 use trestle_projector::{OffsetStore, ProjectorConfig};
-use trestle_testkit::{TestDb, TestTopics};
+use trestle_testkit::{fixtures, TestDb, TestTopics};
 use uuid::Uuid;
 
 use crate::environment::Environment;
@@ -270,7 +270,10 @@ async fn publish(
     eprintln!("==> Publishing {} usage events to {topic}", events.len());
     let producer = EventProducer::new(kafka).context("creating the producer")?;
     let started = Instant::now();
-    let delivered = publish_all(&producer, events).await?;
+    let delivered = producer
+        .publish_all(events)
+        .await
+        .context("publishing the usage events")?;
     let publish_rate = events.len() as f64 / started.elapsed().as_secs_f64();
     let ends: Ends = trestle_testkit::end_offsets(kafka, topic)?
         .into_iter()
@@ -483,7 +486,7 @@ impl LatencyBench<'_> {
                 .iter()
                 .map(|c| usage(*c, Meter::GeminiFlashQueries, 1000, 100))
                 .collect();
-            publish_all(&self.producer, &warm_up).await?;
+            (self.producer.publish_all(&warm_up).await).context("publishing the warm-up events")?;
             let ends: Ends = trestle_testkit::end_offsets(&self.config.kafka, &self.topic)?
                 .into_iter()
                 .collect();
@@ -570,15 +573,7 @@ fn company_id(rng: &mut fastrand::Rng) -> Uuid {
 /// One usage event as the engine publishes it (a fresh request id).
 fn usage(company: Uuid, meter: Meter, quantity_milli: i64, cost_micro_usd: i64) -> Event {
     let request_id = Uuid::now_v7();
-    Event::UsageRecorded(UsageRecorded {
-        meta: Meta::root(company),
-        request_id,
-        meter,
-        quantity_milli,
-        cost_micro_usd,
-        price_book_version: 1,
-        idempotency_key: UsageRecorded::idempotency_key_for(request_id, meter),
-    })
+    fixtures::usage(company, request_id, meter, quantity_milli, cost_micro_usd)
 }
 
 /// `n` usage events, each from a company drawn uniformly, with a mix of meters.
@@ -609,18 +604,6 @@ fn expected(events: &[Event]) -> BTreeMap<Uuid, Totals> {
         }
     }
     totals
-}
-
-/// Publishes concurrently in chunks; returns where each event landed, in order.
-async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<Vec<Delivered>> {
-    let mut delivered = Vec::with_capacity(events.len());
-    for chunk in events.chunks(5_000) {
-        let acks = futures::future::join_all(chunk.iter().map(|e| producer.publish(e))).await;
-        for ack in acks {
-            delivered.push(ack.context("publishing a usage event")?);
-        }
-    }
-    Ok(delivered)
 }
 
 fn copy_row(event: &Event, at: &Delivered) -> copy::Row {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
 use trestle_provider_sim::Behaviour;
-use trestle_testkit::{read_topic, ChildGuard, TestTopics};
+use trestle_testkit::{fixtures, read_topic, ChildGuard, TestTopics};
 use uuid::Uuid;
 
 use crate::support::{decode_all, request, request_id, start_sim};
@@ -37,6 +37,27 @@ pub(crate) fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
     ChildGuard(child)
 }
 
+/// A provider simulator serving gemini with `latency_ms` ± `jitter_ms` per call.
+pub(crate) async fn gemini_sim(latency_ms: u64, jitter_ms: u64) -> String {
+    let gemini = Behaviour {
+        latency_ms,
+        jitter_ms,
+        ..Behaviour::default()
+    };
+    start_sim(BTreeMap::from([("gemini".to_string(), gemini)])).await
+}
+
+/// `n` chat requests of 50 companies, round robin, published to the test's requests topic.
+pub(crate) async fn chat_load(topics: &TestTopics, n: usize) -> Vec<Event> {
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let companies: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+    let requests: Vec<Event> = (0..n)
+        .map(|i| request(companies[i % 50], AiRequestKind::Chat))
+        .collect();
+    fixtures::publish_all(&producer, &requests).await;
+    requests
+}
+
 /// Offsets the engine group has committed on the requests topic, summed over partitions.
 pub(crate) fn committed(topics: &TestTopics, partitions: i32) -> i64 {
     let points = crate::support::committed_points(topics, partitions);
@@ -49,25 +70,8 @@ async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
     let topics = TestTopics::create("engine_sigkill", partitions)
         .await
         .unwrap();
-    let sim = start_sim(BTreeMap::from([(
-        "gemini".to_string(),
-        Behaviour {
-            latency_ms: 40,
-            jitter_ms: 20,
-            ..Behaviour::default()
-        },
-    )]))
-    .await;
-    let producer = EventProducer::new(&topics.options).unwrap();
-    let companies: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
-    let requests: Vec<Event> = (0..4_000)
-        .map(|i| request(companies[i % 50], AiRequestKind::Chat))
-        .collect();
-    for chunk in requests.chunks(500) {
-        for r in futures::future::join_all(chunk.iter().map(|r| producer.publish(r))).await {
-            r.unwrap();
-        }
-    }
+    let sim = gemini_sim(40, 20).await;
+    let requests = chat_load(&topics, 4_000).await;
     let total = requests.len() as i64;
 
     let mut kills = 0;

@@ -1,18 +1,16 @@
 //! SIGTERM (systemd, Kubernetes) stops the engine like Ctrl-C: requests in flight finish and
 //! are committed with their outcomes before the process exits, so nothing is redone or lost.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use trestle_events::{AiRequestKind, Event};
-use trestle_kafka::EventProducer;
-use trestle_provider_sim::Behaviour;
+use trestle_events::Event;
 use trestle_testkit::{read_topic, ChildGuard, TestTopics};
 use uuid::Uuid;
 
-use crate::sigkill::{committed, start_engine};
-use crate::support::{decode_all, provider_calls, request, request_id, start_sim};
+use crate::sigkill::{chat_load, committed, gemini_sim, start_engine};
+use crate::support::{decode_all, provider_calls, request_id};
 
 /// Provider calls answered so far, over all providers.
 async fn calls(sim: &str) -> u64 {
@@ -44,23 +42,8 @@ async fn sigterm_lets_requests_in_flight_finish_and_commit_before_exit() {
         .await
         .unwrap();
     // Slow enough that the first calls are still in flight when the signal comes.
-    let sim = start_sim(BTreeMap::from([(
-        "gemini".to_string(),
-        Behaviour {
-            latency_ms: 1_500,
-            jitter_ms: 0,
-            ..Behaviour::default()
-        },
-    )]))
-    .await;
-    let producer = EventProducer::new(&topics.options).unwrap();
-    let companies: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
-    let requests: Vec<Event> = (0..400)
-        .map(|i| request(companies[i % 50], AiRequestKind::Chat))
-        .collect();
-    for r in futures::future::join_all(requests.iter().map(|r| producer.publish(r))).await {
-        r.unwrap();
-    }
+    let sim = gemini_sim(1_500, 0).await;
+    let requests = chat_load(&topics, 400).await;
 
     let mut engine = start_engine(&topics, &sim);
     let in_flight = trestle_testkit::wait_for(

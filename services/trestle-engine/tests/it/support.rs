@@ -169,14 +169,14 @@ pub(crate) fn request(company: Uuid, kind: AiRequestKind) -> Event {
     Event::AiRequestSubmitted(ask(company, kind, "Summarise today's site diary", None))
 }
 
-/// Publishes requests in order and waits for every ack.
+/// Publishes requests in order, each acknowledged before the next is sent.
 pub(crate) async fn publish_all(producer: &EventProducer, requests: &[AiRequestSubmitted]) {
-    for r in requests {
-        producer
-            .publish(&Event::AiRequestSubmitted(r.clone()))
-            .await
-            .unwrap();
-    }
+    let events: Vec<Event> = requests
+        .iter()
+        .cloned()
+        .map(Event::AiRequestSubmitted)
+        .collect();
+    trestle_testkit::fixtures::publish_in_order(producer, &events).await;
 }
 
 pub(crate) fn decode_all(records: &[trestle_testkit::ReadRecord]) -> Vec<Event> {

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use trestle_events::{CompanyRegistered, Event, Meta, Meter, PriceBookPublished, Region, Tier};
+use trestle_events::{Event, Meta, Meter, PriceBookPublished, Region, Tier};
 use trestle_kafka::EventProducer;
 use trestle_projector::{ProjectionKind, ProjectorConfig};
+use trestle_testkit::fixtures;
 use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -51,22 +52,14 @@ fn price_book(version: i32, effective: NaiveDate, markup_bp: i32) -> PriceBookPu
 }
 
 fn registered(company: Uuid, tier: Tier, when: DateTime<Utc>) -> Event {
-    let mut meta = Meta::root(company);
-    meta.occurred_at = when;
-    Event::CompanyRegistered(CompanyRegistered {
-        meta,
-        name: format!("Company {company}"),
-        tier,
-        country: "US".into(),
-        region: Region::Us,
-    })
+    let registered = fixtures::registered(company, tier, Region::Us);
+    fixtures::at(Event::CompanyRegistered(registered), when)
 }
 
 /// A gemini-pro usage increment of `cost` micro-USD at `when`.
 fn used(company: Uuid, cost: i64, when: DateTime<Utc>) -> Event {
-    let mut event = usage(company, Uuid::now_v7(), Meter::GeminiProQueries, 1000, cost);
-    event.meta_mut().occurred_at = when;
-    event
+    let event = usage(company, Uuid::now_v7(), Meter::GeminiProQueries, 1000, cost);
+    fixtures::at(event, when)
 }
 
 fn billing_config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use trestle_events::{
-    AiRequestCompleted, AiRequestFailed, AiRequestServedFromCache, AiRequestThrottled,
-    CompanyRegistered, Event, IsolationLevel, Meta, Region, TenantProvisioned, ThrottleReason,
-    Tier,
+    AiRequestCompleted, AiRequestFailed, AiRequestServedFromCache, AiRequestThrottled, Event,
+    IsolationLevel, Meta, Region, TenantProvisioned, ThrottleReason, Tier,
 };
 use trestle_kafka::EventProducer;
 use trestle_projector::health::RETENTION;
 use trestle_projector::{ProjectionKind, ProjectorConfig};
 use trestle_query::health::{self, minute_of, ShardHealth, Sketch, UNASSIGNED_SHARD};
+use trestle_testkit::fixtures;
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -38,13 +38,7 @@ fn provisioned(company: Uuid, shard: i32) -> Event {
 }
 
 fn registered(company: Uuid) -> Event {
-    Event::CompanyRegistered(CompanyRegistered {
-        meta: Meta::root(company),
-        name: "Acme Builders".into(),
-        tier: Tier::Starter,
-        country: "US".into(),
-        region: Region::Us,
-    })
+    Event::CompanyRegistered(fixtures::registered(company, Tier::Starter, Region::Us))
 }
 
 fn completed(company: Uuid, at: DateTime<Utc>, latency_ms: i64) -> Event {

@@ -10,6 +10,7 @@ use trestle_events::{
 use trestle_kafka::EventProducer;
 use trestle_projector::{ProjectionKind, ProjectorConfig, UsageShardConfig};
 use trestle_query::routing;
+use trestle_testkit::fixtures;
 use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -17,11 +18,8 @@ use crate::support::{expected, publish_all, spawn, usage};
 
 pub fn registered(company: Uuid, name: &str, tier: Tier, region: Region) -> Event {
     Event::CompanyRegistered(CompanyRegistered {
-        meta: Meta::root(company),
         name: name.into(),
-        tier,
-        country: "US".into(),
-        region,
+        ..fixtures::registered(company, tier, region)
     })
 }
 

@@ -3,41 +3,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::future::join_all;
-use trestle_events::{Event, Meta, Meter, UsageRecorded};
+use trestle_events::{Event, Meter};
 use trestle_kafka::EventProducer;
 use trestle_projector::ProjectorConfig;
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
-/// One usage increment as a test publishes it.
-pub fn usage(
-    company: Uuid,
-    request_id: Uuid,
-    meter: Meter,
-    quantity_milli: i64,
-    cost: i64,
-) -> Event {
-    Event::UsageRecorded(UsageRecorded {
-        meta: Meta::root(company),
-        request_id,
-        meter,
-        quantity_milli,
-        cost_micro_usd: cost,
-        price_book_version: 1,
-        idempotency_key: UsageRecorded::idempotency_key_for(request_id, meter),
-    })
-}
-
-/// Publishes events concurrently, in chunks.
-pub async fn publish_all(producer: &EventProducer, events: &[Event]) {
-    for chunk in events.chunks(2000) {
-        let results = join_all(chunk.iter().map(|e| producer.publish(e))).await;
-        for r in results {
-            r.expect("publish usage");
-        }
-    }
-}
+pub use trestle_testkit::fixtures::{publish_all, usage};
 
 /// Projector config for a test's topics and database.
 pub fn config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {

@@ -14,9 +14,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::producer::{
     BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer, ThreadedProducer,
 };
-use trestle_events::{AiRequestCompleted, Event, Meta, Meter, UsageRecorded};
+use trestle_events::{AiRequestCompleted, Event, Meta, Meter};
 use trestle_replay::{Progress, ReplayOptions, Summary, Topics};
-use trestle_testkit::TestTopics;
+use trestle_testkit::{fixtures, TestTopics};
 use uuid::Uuid;
 
 /// Partitions of each test topic: several, so a company's partition is a real choice.
@@ -52,16 +52,11 @@ fn meta(company: Uuid, occurred_at: DateTime<Utc>) -> Meta {
 }
 
 fn usage(company: Uuid, occurred_at: DateTime<Utc>) -> Event {
-    let request_id = Uuid::now_v7();
-    Event::UsageRecorded(UsageRecorded {
-        meta: meta(company, occurred_at),
-        request_id,
-        meter: Meter::GeminiFlashQueries,
-        quantity_milli: 1000,
-        cost_micro_usd: 420,
-        price_book_version: 1,
-        idempotency_key: UsageRecorded::idempotency_key_for(request_id, Meter::GeminiFlashQueries),
-    })
+    let meter = Meter::GeminiFlashQueries;
+    fixtures::at(
+        fixtures::usage(company, Uuid::now_v7(), meter, 1000, 420),
+        occurred_at,
+    )
 }
 
 fn completed(company: Uuid, occurred_at: DateTime<Utc>) -> Event {
