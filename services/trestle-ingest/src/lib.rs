@@ -6,9 +6,11 @@
 //! 503 with a retry hint. Nothing is accepted that is not on the log.
 
 mod api;
+mod error;
 mod request;
 
 pub use api::{router, AppState};
+pub use error::Error;
 pub use request::{SubmitAiRequest, Submitted};
 
 use serde::{Deserialize, Serialize};
@@ -45,11 +47,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     config: &IngestConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let producer = trestle_kafka::EventProducer::new(&config.kafka)?;
     let state = AppState::new(producer);
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| config.http.listen_addr.clone(), |a| a.to_string());
     axum::serve(listener, router(state, config.http.max_body_bytes))
         .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+        .await
+        .map_err(|source| Error::Serve { addr, source })
 }

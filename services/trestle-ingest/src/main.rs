@@ -21,5 +21,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http.listen_addr))?;
     tracing::info!(message = "Ingest listening.", addr = %config.http.listen_addr);
-    trestle_ingest::serve(listener, &config, trestle_telemetry::shutdown_signal()).await
+    trestle_ingest::serve(listener, &config, trestle_telemetry::shutdown_signal())
+        .await
+        .context("serving the ingest API")
 }

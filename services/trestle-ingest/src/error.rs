@@ -1,0 +1,14 @@
+//! Why the ingest service could not start or stopped serving.
+
+/// An ingest service failure (not a request's: those are answered with 4xx/503).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("creating the Kafka producer: {0}")]
+    Producer(#[from] trestle_kafka::Error),
+    #[error("serving HTTP on {addr}: {source}")]
+    Serve {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
