@@ -1,8 +1,8 @@
 //! Per-company rate limits by tier, shared by every engine instance through Redis.
 //!
-//! The first rung of the noisy-neighbour ladder (DESIGN.md, invariant 5): one atomic Redis script
-//! per decision, one round trip, so a company gets its tier's rate however many engine instances
-//! serve it.
+//! The first rung of the noisy-neighbour ladder (an invariant in docs/ARCHITECTURE.md): one
+//! atomic Redis script per decision, one round trip, so a company gets its tier's rate however
+//! many engine instances serve it.
 //!
 //! ```no_run
 //! # async fn demo(company_id: uuid::Uuid) -> Result<(), trestle_ratelimit::Error> {

@@ -1,4 +1,5 @@
-//! The fair scheduler inside an engine consumer (DESIGN.md, invariant 4): pure logic, no I/O.
+//! The fair scheduler inside an engine consumer: pure logic, no I/O (the "fairness with order"
+//! invariant in docs/ARCHITECTURE.md).
 //!
 //! The consumer offers every record it polls from its assigned partitions; the scheduler decides
 //! which record starts next, and tells the consumer which offset of each partition it may
