@@ -3,12 +3,14 @@
 //! the usage projection per company (as that tenant, through row-level security), and both are
 //! compared with what was sent: one outcome per accepted request, usage for every answer.
 
+mod groups;
 mod outcomes;
 mod report;
 mod scenario;
 mod send;
 mod tenants;
 
+pub use groups::wait_for_groups;
 pub use outcomes::{outcomes_end, read_outcomes, Outcomes};
 pub use report::{print_report, read_usage, wait_projected, CompanyUsage};
 pub use scenario::{Company, Scenario};

@@ -37,6 +37,14 @@ struct Args {
     /// How long to wait for the projection to catch up.
     #[arg(long, default_value_t = 180)]
     wait_secs: u64,
+    /// Consumer groups that must have joined before requests are sent (the engine's and the
+    /// usage projector's); empty to skip the wait.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "trestle-engine,trestle-projector-usage"
+    )]
+    wait_groups: Vec<String>,
     /// Company rows to print.
     #[arg(long, default_value_t = 20)]
     rows: usize,
@@ -57,6 +65,14 @@ async fn main() -> anyhow::Result<()> {
     load::register_companies(&kafka, &scenario)
         .await
         .context("registering companies (is Kafka up? compose/stack up)")?;
+    if !args.wait_groups.is_empty() {
+        eprintln!(
+            "==> Waiting for consumer groups {} to join",
+            args.wait_groups.join(", ")
+        );
+        load::wait_for_groups(&kafka, &args.wait_groups, Duration::from_secs(60))
+            .context("waiting for the engine and projector to join their groups")?;
+    }
     let from = load::outcomes_end(&kafka).context("reading where ai-outcomes ends")?;
     eprintln!(
         "==> Sending {} AI requests from {} companies to {}",

@@ -149,6 +149,18 @@ pub fn print_report(
         );
     }
     println!();
+    print_verdict(scenario, sent, outcomes, usage, &mismatched);
+    mismatched.len()
+}
+
+/// The last line: all companies exact, or the ones that differ and by how much.
+fn print_verdict(
+    scenario: &Scenario,
+    sent: &Sent,
+    outcomes: &[Outcomes],
+    usage: &[CompanyUsage],
+    mismatched: &[usize],
+) {
     let total_sent: u64 = sent.accepted.iter().sum();
     if mismatched.is_empty() {
         println!(
@@ -160,7 +172,7 @@ pub fn print_report(
         );
     } else {
         println!("{} companies differ:", mismatched.len());
-        for &i in &mismatched {
+        for &i in mismatched {
             println!(
                 "  {} sent {} outcomes {} answered {} projected {}",
                 scenario.companies[i].id,
@@ -171,5 +183,4 @@ pub fn print_report(
             );
         }
     }
-    mismatched.len()
 }

@@ -15,7 +15,7 @@ use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::TopicPartitionList;
 use trestle_events::Event;
-use trestle_kafka::{dead_letter_headers, DeadLetterOrigin, KafkaOptions};
+use trestle_kafka::{DeadLetterer, KafkaOptions};
 use trestle_scheduler::CommitPoint;
 
 use crate::intake::InRecord;
@@ -43,7 +43,7 @@ impl Output {
         match trestle_events::encode(event) {
             Ok(payload) => Output::Encoded {
                 topic: kafka.topic(event.topic().name()),
-                key: trestle_kafka::record_key(event),
+                key: event.key(),
                 payload,
             },
             Err(error) => Output::Unencodable {
@@ -162,29 +162,8 @@ impl Committer {
         record: &InRecord,
         reason: &str,
     ) -> Result<rdkafka::producer::DeliveryFuture, Error> {
-        trestle_telemetry::dead_lettered(
-            "engine",
-            &record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        );
-        let headers = dead_letter_headers(&DeadLetterOrigin {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            error: reason.to_owned(),
-            consumer: self.group_id.clone(),
-        });
-        let mut rec: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.dead_letter_topic).headers(headers);
-        if let Some(k) = record.key.as_deref() {
-            rec = rec.key(k);
-        }
-        if let Some(p) = record.payload.as_deref() {
-            rec = rec.payload(p);
-        }
-        self.enqueue(rec)
+        let letterer = DeadLetterer::to_topic(&self.dead_letter_topic, &self.group_id, "engine");
+        Ok(letterer.enqueue(&self.producer, record, reason)?)
     }
 
     fn enqueue<K, P>(

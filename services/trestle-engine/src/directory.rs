@@ -136,19 +136,18 @@ impl Directory {
     ) -> Result<FollowGuard, Error> {
         let group = format!("{}engine-directory-{}", kafka.topic_prefix, Uuid::new_v4());
         let consumer: StreamConsumer =
-            kafka
-                .consumer_config(&group)
-                .create()
-                .map_err(|source| Error::Setup {
+            kafka.consumer_config(&group).create().map_err(|source| {
+                trestle_kafka::Error::Setup {
                     what: "tenant directory consumer",
                     source,
-                })?;
+                }
+            })?;
         let mut tpl = TopicPartitionList::new();
         // Where each partition ended at start: caught up once every one is reached.
         let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
         for logical in ["tenants", "price-books"] {
             let topic = kafka.topic(logical);
-            let consume_error = |source| Error::Consume {
+            let consume_error = |source| trestle_kafka::Error::Consume {
                 topic: topic.clone(),
                 source,
             };
@@ -171,10 +170,12 @@ impl Directory {
                 }
             }
         }
-        consumer.assign(&tpl).map_err(|source| Error::Consume {
-            topic: kafka.topic("tenants"),
-            source,
-        })?;
+        consumer
+            .assign(&tpl)
+            .map_err(|source| trestle_kafka::Error::Consume {
+                topic: kafka.topic("tenants"),
+                source,
+            })?;
         let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
         let directory = self.clone();
         let task = tokio::spawn(async move {

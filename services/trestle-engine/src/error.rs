@@ -1,22 +1,11 @@
-//! Errors of the engine loop; each names the topic/partition or call it concerns.
+//! Errors of the engine: why it could not start, and why its loop had to restart; each names
+//! the topic/partition or call it concerns.
 
-/// Why the engine's consume-transform-produce loop had to restart.
+/// Why the engine could not start, or its consume-transform-produce loop had to restart.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Kafka(#[from] trestle_kafka::Error),
-    #[error("Kafka client setup failed ({what}): {source}")]
-    Setup {
-        what: &'static str,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("consuming from {topic} failed: {source}")]
-    Consume {
-        topic: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
     #[error("transaction step `{step}` failed: {source}")]
     Transaction {
         step: &'static str,
@@ -33,4 +22,18 @@ pub enum Error {
     Unencodable { event: &'static str, reason: String },
     #[error("scheduler options: {0}")]
     Scheduler(#[source] trestle_scheduler::Error),
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    #[error("starting the {what}: {source}")]
+    RateLimit {
+        what: &'static str,
+        #[source]
+        source: trestle_ratelimit::Error,
+    },
+    #[error("starting the monthly cost limits: {0}")]
+    CostLimits(#[source] trestle_budget::Error),
+    #[error("circuit breaker options: {0}")]
+    Breakers(#[source] trestle_breaker::Error),
+    #[error("connecting the response cache: {0}")]
+    Cache(#[source] fred::error::Error),
 }

@@ -7,14 +7,7 @@ use crate::chains::Chains;
 
 /// A record as consumed, detached from the consumer (so the consumer can be closed while it
 /// waits in the scheduler).
-#[derive(Debug, Clone)]
-pub(crate) struct InRecord {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-}
+pub(crate) use trestle_kafka::OwnedRecord as InRecord;
 
 /// Decodes and validates a record of `ai-requests`: a submitted request, keyed by its company,
 /// of a kind that has a provider chain.

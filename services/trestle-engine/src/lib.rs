@@ -20,9 +20,12 @@ mod commit;
 mod directory;
 mod error;
 mod intake;
+mod ladder;
+mod outcome;
 mod pricing;
 mod provider;
 mod rebalance;
+mod reservation;
 mod serve;
 mod worker;
 
@@ -38,16 +41,18 @@ pub use worker::run;
 use serde::{Deserialize, Serialize};
 use trestle_scheduler::SchedulerOptions;
 
-/// How the engine picks the next record; `fair` in production, the others exist to measure
-/// against (docs/benchmarks.md).
+/// How the engine picks the next record; `fair` in production. The baselines to measure
+/// against (docs/benchmarks.md) exist only with the `bench` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DispatchMode {
     /// Deficit round-robin over companies weighted by tier, per-company caps, ordering keys.
     Fair,
     /// One queue in log order for everyone (ordering keys still honoured), no per-company caps.
+    #[cfg(feature = "bench")]
     Fifo,
     /// Classic in-order consumption: one record per partition at a time.
+    #[cfg(feature = "bench")]
     PartitionOrder,
 }
 
@@ -76,7 +81,8 @@ pub struct EngineConfig {
     pub commit_max_records: usize,
     /// On shutdown, how long in-flight requests may finish before the rest is left to be redone.
     pub shutdown_grace_ms: u64,
-    /// `fair` (default); `fifo` and `partition_order` are baselines for benchmarks.
+    /// `fair` (default); `fifo` and `partition_order` are baselines for benchmarks (only with
+    /// the `bench` feature).
     pub dispatch: DispatchMode,
     /// Weights, caps and buffer bounds of the fair scheduler; `max_in_flight` is the number of
     /// provider calls in flight at once.

@@ -18,8 +18,6 @@ async fn main() -> anyhow::Result<()> {
         args.config.load().context("loading configuration")?;
     trestle_telemetry::init("engine", &config.telemetry).context("starting telemetry")?;
     tracing::info!(message = "Engine starting.", group = %config.group_id, brokers = %config.kafka.bootstrap_servers);
-    trestle_engine::run(config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    trestle_engine::run(config, trestle_telemetry::shutdown_signal()).await?;
+    Ok(())
 }

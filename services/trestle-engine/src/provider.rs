@@ -20,8 +20,14 @@ pub struct ProviderOptions {
     pub retry_initial_ms: u64,
     /// Benchmarks only: answer at once without any HTTP call, to measure the engine itself.
     /// Not configurable from files or the environment.
+    #[cfg(feature = "bench")]
     #[serde(skip)]
     pub noop: bool,
+    /// Tests only: a call whose prompt is exactly this panics (a bug in a request task).
+    /// Not configurable from files or the environment.
+    #[cfg(feature = "bench")]
+    #[serde(skip)]
+    pub panic_on_prompt: Option<String>,
 }
 
 impl Default for ProviderOptions {
@@ -31,7 +37,10 @@ impl Default for ProviderOptions {
             timeout_ms: 10_000,
             max_attempts: 3,
             retry_initial_ms: 50,
+            #[cfg(feature = "bench")]
             noop: false,
+            #[cfg(feature = "bench")]
+            panic_on_prompt: None,
         }
     }
 }
@@ -117,14 +126,9 @@ impl ProviderClient {
         model: &str,
         prompt: &str,
     ) -> Result<Answer, CallError> {
-        if self.options.noop {
-            let words = prompt.split_whitespace().count() as i64;
-            return Ok(Answer {
-                text: format!("{model} (no-op) answer"),
-                input_tokens: words.max(1),
-                output_tokens: 3,
-                latency: Duration::ZERO,
-            });
+        #[cfg(feature = "bench")]
+        if let Some(answer) = self.bench_hooks(model, prompt) {
+            return Ok(answer);
         }
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(self.options.retry_initial_ms))
@@ -134,6 +138,20 @@ impl ProviderClient {
             .retry(backoff)
             .when(CallError::is_retryable)
             .await
+    }
+
+    /// The benchmark and test hooks: the no-op answer, the panicking call.
+    #[cfg(feature = "bench")]
+    fn bench_hooks(&self, model: &str, prompt: &str) -> Option<Answer> {
+        if self.options.panic_on_prompt.as_deref() == Some(prompt) {
+            panic!("test hook: the provider call for this prompt panics");
+        }
+        self.options.noop.then(|| Answer {
+            text: format!("{model} (no-op) answer"),
+            input_tokens: (prompt.split_whitespace().count() as i64).max(1),
+            output_tokens: 3,
+            latency: Duration::ZERO,
+        })
     }
 
     async fn call_once(

@@ -1,37 +1,26 @@
-//! Serving one admitted request: the noisy-neighbour ladder, then the provider chain behind
-//! circuit breakers, then the all-down fallback — always ending in exactly one outcome event.
-//!
-//! ```text
-//! rate limit (Redis GCRA, per company, by tier)
-//!   allowed ───────────────────────────────────────────────▶ provider chain
-//!   limited: wait in the company's queue if the wait is short (≤ max_queue_wait_ms)
-//!   queue overflow ─▶ cached answer?        yes ─▶ AiRequestServedFromCache
-//!                   ─▶ degrade allowance?    yes ─▶ cheaper step, completion degraded = true
-//!                   ─▶ AiRequestThrottled (rate_limit, retry-after)
-//! provider chain: each step whose breaker admits it, in order; the first answer wins
-//!   (degraded = true when it is not the first step)
-//! every step failed or open ─▶ cached answer, limited_notice ("AI temporarily limited")
-//!                           ─▶ AiRequestFailed naming every provider and why
-//! ```
+//! Serving one admitted request — always ending in exactly one outcome event: the thin
+//! executor of the ladder. `ladder.rs` decides what to do next (a pure function of what was
+//! answered so far); this file does it — asks the rate limiter (Redis GCRA), the cache and the
+//! monthly budget, calls providers behind their circuit breakers — and records the answers.
+//! Also the ladder's and the cost limits' options.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use trestle_breaker::{BreakerKey, Breakers, Outcome, Permit, Transition};
-use trestle_budget::{Budgets, Month, Overrides, Refused, Reservation};
-use trestle_events::{
-    AiRequestCompleted, AiRequestFailed, AiRequestServedFromCache, AiRequestSubmitted,
-    AiRequestThrottled, Event, Meta, ThrottleReason, UsageRecorded,
-};
-use trestle_ratelimit::{Decision, Limit, RateLimiter, RETRY_NEVER_MS};
+use trestle_budget::{Budgets, Month, Overrides, Refused};
+use trestle_events::{AiRequestCompleted, AiRequestSubmitted, Event, Meta, UsageRecorded};
+use trestle_ratelimit::{Decision, Limit, RateLimiter};
 use uuid::Uuid;
 
-use crate::cache::ResponseCache;
-use crate::chains::{Chains, Step};
+use crate::cache::{Cached, ResponseCache};
+use crate::chains::{Chain, Chains, Step};
 use crate::directory::Tenant;
-use crate::provider::ProviderClient;
+use crate::ladder::{decide, Action, Facts, Policy, Rate, Verdict};
+use crate::outcome;
+use crate::provider::{CallError, ProviderClient};
+use crate::reservation::ReservationGuard;
 
 /// The ladder's knobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,144 +101,201 @@ pub(crate) struct Services {
     pub transitions: UnboundedSender<Transition>,
 }
 
+/// Why a provider step did not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    #[error("{provider}: circuit {state}")]
+    CircuitOpen {
+        provider: String,
+        state: trestle_breaker::State,
+    },
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// What the answers so far hold that the outcome is made of.
+#[derive(Default)]
+struct Held {
+    reservation: Option<ReservationGuard>,
+    refused: Option<Refused>,
+    cached: Option<Cached>,
+    answer: Vec<Event>,
+}
+
 /// Serves one valid request of a known kind; returns the events to publish for it.
 pub(crate) async fn serve(
-    services: Arc<Services>,
-    submitted: AiRequestSubmitted,
-    tenant: Tenant,
-) -> Vec<Event> {
-    let Some(chain) = services.chains.for_kind(submitted.kind) else {
-        return vec![failed(
-            &submitted,
-            "no provider chain for this kind".into(),
-            vec![],
-            false,
-        )];
-    };
-    if let Some(limiters) = &services.limiters {
-        let limit = limiters.rate.tier_limit(tenant.tier);
-        if let Some(retry_after_ms) = wait_for_rate(&services, limiters, &submitted, limit).await {
-            return over_the_limit(
-                &services,
-                limiters,
-                &submitted,
-                &tenant,
-                limit,
-                retry_after_ms,
-            )
-            .await;
-        }
-    }
-    let reservation = match reserve(&services, &submitted, &tenant, &chain.steps[0]).await {
-        Ok(reservation) => reservation,
-        Err(refused) => return vec![over_budget(&submitted, &refused)],
-    };
-    let mut tried = Vec::new();
-    for (index, step) in chain.steps.iter().enumerate() {
-        match call(&services, step, &submitted, &tenant, index > 0).await {
-            Ok(events) => {
-                settle(&services, reservation.as_ref(), &events).await;
-                return events;
-            }
-            Err(why) => tried.push(why),
-        }
-    }
-    if let (Some(budgets), Some(r)) = (&services.budgets, &reservation) {
-        budgets.release(r).await;
-    }
-    // Every provider failed or is open: the cached answer, marked, or a clear failure.
-    if let Some(cached) = services.cache.get(&submitted).await {
-        trestle_telemetry::ladder_step("all_down_cache");
-        return vec![from_cache(&submitted, cached, true)];
-    }
-    trestle_telemetry::ladder_step("all_down_failed");
-    let providers = chain.steps.iter().map(|s| s.provider.clone()).collect();
-    let reason = format!(
-        "AI temporarily limited: every provider of the {} chain is unavailable and no cached answer exists ({})",
-        submitted.kind,
-        tried.join("; ")
-    );
-    vec![failed(&submitted, reason, providers, true)]
-}
-
-/// Takes the company's rate limit, waiting in its queue while the wait is short. `None`: go
-/// ahead; `Some(retry_after_ms)`: the queue overflows.
-async fn wait_for_rate(
     services: &Services,
-    limiters: &Limiters,
-    submitted: &AiRequestSubmitted,
-    limit: Limit,
-) -> Option<u64> {
-    let mut waited_ms = 0u64;
-    loop {
-        match limiters.rate.check(submitted.meta.company_id, limit).await {
-            Decision::Allowed { .. } => return None,
-            Decision::Limited { retry_after_ms, .. } => {
-                let budget = services.ladder.max_queue_wait_ms.saturating_sub(waited_ms);
-                if retry_after_ms == RETRY_NEVER_MS || retry_after_ms > budget {
-                    return Some(retry_after_ms);
-                }
-                let wait = retry_after_ms.max(1);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                waited_ms += wait;
-            }
-        }
-    }
-}
-
-/// Ladder steps 2–4 for a request whose company's queue overflowed.
-async fn over_the_limit(
-    services: &Services,
-    limiters: &Limiters,
     submitted: &AiRequestSubmitted,
     tenant: &Tenant,
-    limit: Limit,
-    retry_after_ms: u64,
 ) -> Vec<Event> {
-    if let Some(cached) = services.cache.get(submitted).await {
-        trestle_telemetry::ladder_step("cache");
-        return vec![from_cache(submitted, cached, false)];
-    }
-    let chain = services.chains.for_kind(submitted.kind);
-    if let Some(step) = chain.and_then(|c| c.degrade_to.as_ref()) {
-        let fraction = services.ladder.degrade_fraction;
-        let allowance = Limit::with_burst_fraction(
-            (f64::from(limit.per_minute) * fraction).floor() as u32,
-            f64::from(limit.burst) / f64::from(limit.per_minute.max(1)),
-        );
-        if allowance.per_minute > 0
-            && limiters
-                .degraded
-                .check(submitted.meta.company_id, allowance)
-                .await
-                .is_allowed()
-        {
-            let reservation = match reserve(services, submitted, tenant, step).await {
-                Ok(reservation) => reservation,
-                Err(refused) => return vec![over_budget(submitted, &refused)],
-            };
-            match call(services, step, submitted, tenant, true).await {
-                Ok(events) => {
-                    settle(services, reservation.as_ref(), &events).await;
-                    trestle_telemetry::ladder_step("degraded");
-                    return events;
+    let Some(chain) = services.chains.for_kind(submitted.kind) else {
+        let reason = "no provider chain for this kind".into();
+        return vec![outcome::failed(submitted, reason, vec![], false)];
+    };
+    let limit = (services.limiters.as_ref()).map(|l| l.rate.tier_limit(tenant.tier));
+    let ladder = &services.ladder;
+    let policy = Policy::new(limit, ladder.max_queue_wait_ms, ladder.degrade_fraction);
+    let mut facts = Facts::default();
+    let mut held = Held::default();
+    loop {
+        match decide(&facts, chain, &policy) {
+            Action::CheckRate => facts.rate = Some(check_rate(services, submitted, limit).await),
+            Action::Wait { ms } => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                facts.waited(ms);
+            }
+            Action::LookUpCache => {
+                held.cached = services.cache.get(submitted).await;
+                facts.cached = Some(held.cached.is_some());
+            }
+            Action::CheckAllowance(allowance) => {
+                let allowed = check_allowance(services, submitted, allowance).await;
+                facts.allowance = Some(allowed);
+            }
+            Action::Reserve(step) => match reserve(services, submitted, tenant, step).await {
+                Ok(guard) => {
+                    held.reservation = guard;
+                    facts.reserved = Some(true);
                 }
-                Err(_) => {
-                    if let (Some(budgets), Some(r)) = (&services.budgets, &reservation) {
-                        budgets.release(r).await;
+                Err(refused) => {
+                    held.refused = Some(refused);
+                    facts.reserved = Some(false);
+                }
+            },
+            Action::Call { step, degraded } => {
+                match call(services, step, submitted, tenant, degraded).await {
+                    Ok(events) => {
+                        held.answer = events;
+                        facts.answered = true;
                     }
+                    Err(why) => facts.failures.push(why.to_string()),
                 }
+            }
+            Action::Finish(verdict) => {
+                let ending = Ending {
+                    submitted,
+                    tenant,
+                    chain,
+                    failures: &facts.failures,
+                };
+                return ending.finish(verdict, held).await;
             }
         }
     }
-    trestle_telemetry::ladder_step("throttled");
-    vec![Event::AiRequestThrottled(AiRequestThrottled {
-        meta: Meta::caused_by(&submitted.meta),
-        request_id: submitted.request_id,
-        reason: ThrottleReason::RateLimit,
-        limit: format!("{} rpm ({})", limit.per_minute, tenant.tier),
-        retry_after_ms: (retry_after_ms != RETRY_NEVER_MS).then_some(retry_after_ms as i64),
-    })]
+}
+
+/// What a request's outcome names besides what was held.
+struct Ending<'a> {
+    submitted: &'a AiRequestSubmitted,
+    tenant: &'a Tenant,
+    chain: &'a Chain,
+    failures: &'a [String],
+}
+
+impl Ending<'_> {
+    /// Ends the reservation (settled when a provider answered, else released) and builds the
+    /// outcome.
+    async fn finish(self, verdict: Verdict, held: Held) -> Vec<Event> {
+        let Held {
+            reservation,
+            refused,
+            cached,
+            answer,
+        } = held;
+        if let Some(reservation) = reservation {
+            match verdict {
+                Verdict::Served | Verdict::Degraded => reservation.settle(&answer).await,
+                _ => reservation.release().await,
+            }
+        }
+        let submitted = self.submitted;
+        match (verdict, cached, refused) {
+            (Verdict::Served, ..) => answer,
+            (Verdict::Degraded, ..) => {
+                trestle_telemetry::ladder_step("degraded");
+                answer
+            }
+            (Verdict::FromCache { limited_notice }, Some(cached), _) => {
+                let step = if limited_notice {
+                    "all_down_cache"
+                } else {
+                    "cache"
+                };
+                trestle_telemetry::ladder_step(step);
+                vec![outcome::from_cache(submitted, cached, limited_notice)]
+            }
+            (
+                Verdict::Throttled {
+                    limit,
+                    retry_after_ms,
+                },
+                ..,
+            ) => {
+                trestle_telemetry::ladder_step("throttled");
+                let tier = self.tenant.tier;
+                vec![outcome::rate_limited(
+                    submitted,
+                    limit,
+                    tier,
+                    retry_after_ms,
+                )]
+            }
+            (Verdict::OverBudget, _, Some(refused)) => {
+                trestle_telemetry::ladder_step("cost_limit");
+                vec![outcome::over_budget(submitted, &refused)]
+            }
+            (Verdict::AllDown | Verdict::FromCache { .. } | Verdict::OverBudget, ..) => {
+                self.all_down()
+            }
+        }
+    }
+
+    /// Every provider failed or is open and nothing is cached: a clear, retryable failure.
+    fn all_down(self) -> Vec<Event> {
+        trestle_telemetry::ladder_step("all_down_failed");
+        let providers = self
+            .chain
+            .steps
+            .iter()
+            .map(|s| s.provider.clone())
+            .collect();
+        let reason = format!(
+            "AI temporarily limited: every provider of the {} chain is unavailable and no cached answer exists ({})",
+            self.submitted.kind,
+            self.failures.join("; ")
+        );
+        vec![outcome::failed(self.submitted, reason, providers, true)]
+    }
+}
+
+/// Asks the company's rate limiter; without one, every request is allowed.
+async fn check_rate(
+    services: &Services,
+    submitted: &AiRequestSubmitted,
+    limit: Option<Limit>,
+) -> Rate {
+    let (Some(limiters), Some(limit)) = (&services.limiters, limit) else {
+        return Rate::Allowed;
+    };
+    match limiters.rate.check(submitted.meta.company_id, limit).await {
+        Decision::Allowed { .. } => Rate::Allowed,
+        Decision::Limited { retry_after_ms, .. } => Rate::Limited { retry_after_ms },
+    }
+}
+
+/// Asks the company's degrade allowance.
+async fn check_allowance(
+    services: &Services,
+    submitted: &AiRequestSubmitted,
+    allowance: Limit,
+) -> bool {
+    let Some(limiters) = &services.limiters else {
+        return false;
+    };
+    (limiters.degraded)
+        .check(submitted.meta.company_id, allowance)
+        .await
+        .is_allowed()
 }
 
 /// Reserves the estimated cost of a call to `step` against the company's monthly limits.
@@ -259,7 +305,7 @@ async fn reserve(
     submitted: &AiRequestSubmitted,
     tenant: &Tenant,
     step: &Step,
-) -> Result<Option<Reservation>, Refused> {
+) -> Result<Option<ReservationGuard>, Refused> {
     let Some(budgets) = &services.budgets else {
         return Ok(None);
     };
@@ -281,58 +327,20 @@ async fn reserve(
             step.quantity_milli(&submitted.prompt, words.max(1), 150),
         );
     let month = Month::of(submitted.meta.occurred_at.date_naive());
-    budgets
+    let reservation = budgets
         .reserve(submitted.meta.company_id, month, limits, estimate)
-        .await
-        .map(Some)
+        .await?;
+    Ok(Some(ReservationGuard::new(budgets.clone(), reservation)))
 }
 
-/// Settles a reservation with the cost the call's usage event carries.
-async fn settle(services: &Services, reservation: Option<&Reservation>, events: &[Event]) {
-    let (Some(budgets), Some(reservation)) = (&services.budgets, reservation) else {
-        return;
-    };
-    let actual = events
-        .iter()
-        .map(|e| match e {
-            Event::UsageRecorded(u) => u.cost_micro_usd,
-            _ => 0,
-        })
-        .sum();
-    budgets.settle(reservation, actual).await;
-}
-
-/// The throttled outcome of a request over its company's monthly limit; retry when the next
-/// month begins.
-fn over_budget(submitted: &AiRequestSubmitted, refused: &Refused) -> Event {
-    trestle_telemetry::ladder_step("cost_limit");
-    let now = submitted.meta.occurred_at;
-    let next_month = {
-        use chrono::{Datelike, TimeZone};
-        let (y, m) = if now.month() == 12 {
-            (now.year() + 1, 1)
-        } else {
-            (now.year(), now.month() + 1)
-        };
-        chrono::Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()
-    };
-    Event::AiRequestThrottled(AiRequestThrottled {
-        meta: Meta::caused_by(&submitted.meta),
-        request_id: submitted.request_id,
-        reason: ThrottleReason::CostLimit,
-        limit: refused.to_string(),
-        retry_after_ms: next_month.map(|t| (t - now).num_milliseconds().max(0)),
-    })
-}
-
-/// One provider call behind its breaker. `Err` says why this step did not answer.
+/// One provider call behind its breaker; the completion and its priced usage.
 async fn call(
     services: &Services,
     step: &Step,
     submitted: &AiRequestSubmitted,
     tenant: &Tenant,
     degraded: bool,
-) -> Result<Vec<Event>, String> {
+) -> Result<Vec<Event>, StepError> {
     let key = BreakerKey::new(
         step.provider.as_str(),
         tenant.cloud_project.as_str(),
@@ -344,7 +352,10 @@ async fn call(
             ticket
         }
         Permit::Refused { state, .. } => {
-            return Err(format!("{}: circuit {state}", step.provider));
+            return Err(StepError::CircuitOpen {
+                provider: step.provider.clone(),
+                state,
+            });
         }
     };
     let result = services
@@ -357,7 +368,7 @@ async fn call(
         Outcome::Failure
     };
     publish(services, services.breakers.record(ticket, outcome));
-    let answer = result.map_err(|e| e.to_string())?;
+    let answer = result?;
     let quantity_milli =
         step.quantity_milli(&submitted.prompt, answer.input_tokens, answer.output_tokens);
     let prices = services.directory.price_book(chrono::Utc::now());
@@ -399,34 +410,4 @@ fn publish(services: &Services, transition: Option<Transition>) {
         tracing::info!(message = "Circuit breaker changed state.", breaker = %t.key, from = %t.from, to = %t.to, failure_rate = t.failure_rate);
         let _ = services.transitions.send(t);
     }
-}
-
-fn from_cache(
-    submitted: &AiRequestSubmitted,
-    cached: crate::cache::Cached,
-    limited_notice: bool,
-) -> Event {
-    Event::AiRequestServedFromCache(AiRequestServedFromCache {
-        meta: Meta::caused_by(&submitted.meta),
-        request_id: submitted.request_id,
-        cached_at: chrono::DateTime::from_timestamp_micros(cached.cached_at_micros)
-            .unwrap_or(submitted.meta.occurred_at),
-        limited_notice,
-        answer: cached.answer,
-    })
-}
-
-fn failed(
-    submitted: &AiRequestSubmitted,
-    reason: String,
-    providers_tried: Vec<String>,
-    retryable: bool,
-) -> Event {
-    Event::AiRequestFailed(AiRequestFailed {
-        meta: Meta::caused_by(&submitted.meta),
-        request_id: submitted.request_id,
-        reason,
-        providers_tried,
-        retryable,
-    })
 }

@@ -92,3 +92,30 @@ events! {
     Alerts => [AlertRaised, AlertResolved],
     PriceBooks => [PriceBookPublished],
 }
+
+impl Event {
+    /// The record key it is published under, as `topics.toml` declares it: the company_id as
+    /// its canonical (lowercase, hyphenated) UUID string, except on the platform-scoped
+    /// `providers` topic, where it is `provider/project/region` so one circuit's transitions
+    /// stay in order on one partition, and on `price-books`, where it is the constant
+    /// [`crate::PRICE_BOOK_KEY`] so every version stays in order on one partition.
+    pub fn key(&self) -> String {
+        let circuit = |provider: &str, project: &str, region: crate::Region| {
+            format!("{provider}/{project}/{region}")
+        };
+        match self {
+            Event::ProviderCircuitOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
+            Event::ProviderCircuitHalfOpened(e) => {
+                circuit(&e.provider, &e.cloud_project_id, e.region)
+            }
+            Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
+            Event::PriceBookPublished(_) => crate::PRICE_BOOK_KEY.to_owned(),
+            other => company_key(&other.meta().company_id),
+        }
+    }
+}
+
+/// The record key of a company's events: its canonical (lowercase, hyphenated) UUID string.
+pub fn company_key(company_id: &uuid::Uuid) -> String {
+    company_id.hyphenated().to_string()
+}

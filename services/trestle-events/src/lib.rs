@@ -29,7 +29,7 @@ pub use codec::{decode, encode, read_header, HEADER_LEN, MARKER};
 pub use compat::check_full_transitive;
 pub use enums::*;
 pub use error::{AvroError, Error};
-pub use event::Event;
+pub use event::{company_key, Event};
 pub use events::{
     ai_outcomes::*, ai_requests::*, alerts::*, documents::*, notebooks::*, price_books::*,
     providers::*, tenants::*, usage::*,

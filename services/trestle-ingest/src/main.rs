@@ -21,8 +21,5 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http.listen_addr))?;
     tracing::info!(message = "Ingest listening.", addr = %config.http.listen_addr);
-    trestle_ingest::serve(listener, &config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    trestle_ingest::serve(listener, &config, trestle_telemetry::shutdown_signal()).await
 }

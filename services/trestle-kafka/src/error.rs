@@ -28,6 +28,29 @@ pub enum Error {
         #[source]
         source: KafkaError,
     },
+    /// A consumer could not be created or subscribed.
+    #[error("Kafka client setup failed ({what}): {source}")]
+    Setup {
+        what: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// Consuming failed (a poll, an offset fetch, an assignment).
+    #[error("consuming from {topic} failed: {source}")]
+    Consume {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// A rejected record could not be sent to the dead-letter topic.
+    #[error("dead-lettering {topic}/{partition}@{offset} failed: {source}")]
+    DeadLetter {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: KafkaError,
+    },
     /// `topics.toml` is malformed.
     #[error("topics.toml is invalid: {0}")]
     TopicsSpec(String),

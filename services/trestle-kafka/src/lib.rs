@@ -1,8 +1,18 @@
-//! Kafka plumbing shared by every Trestle service.
+//! The Kafka runtime shared by every Trestle service.
 //!
-//! **Architecture invariant:** every record key is a company_id as its canonical UUID string and
-//! is partitioned with Kafka's Java-client murmur2 (`partitioner=murmur2_random`), so producers
-//! in any language agree on a company's partition. Only this crate builds Kafka client configs.
+//! Clients: [`KafkaOptions`] builds every librdkafka config; [`EventProducer`] publishes events.
+//! A consuming service is one loop over a *session* (a consumer plus whatever it commits
+//! through) that [`run_sessions`] restarts with backoff until shutdown. Inside a session the
+//! consumer comes from [`consumer::subscribe`] with a [`RebalanceQueue`] context, which hands
+//! assignments and revocations to the loop as [`Rebalanced`]; what `recv()` delivers is copied
+//! into an [`OwnedRecord`] ([`consumer::received`]); a record the service cannot take goes to
+//! the dead-letter topic through a [`DeadLetterer`]; and [`consumer::close`] leaves the group.
+//!
+//! **Architecture invariant:** every record is keyed as [`trestle_events::Event::key`] says (the
+//! company_id as its canonical UUID string, except on the platform topics `providers` and
+//! `price-books`) and partitioned with Kafka's Java-client murmur2
+//! (`partitioner=murmur2_random`), so producers in any language agree on a key's partition.
+//! Only this crate builds Kafka client configs.
 
 pub mod consumer;
 mod dead_letter;
@@ -10,33 +20,18 @@ mod error;
 mod murmur2;
 mod options;
 mod producer;
+mod rebalance;
+mod record;
+mod sessions;
 pub mod topics;
 
-pub use dead_letter::{dead_letter_headers, DeadLetterOrigin, DLQ_HEADERS};
+pub use dead_letter::{dead_letter_headers, DeadLetterOrigin, DeadLetterer, DLQ_HEADERS};
 pub use error::Error;
 pub use murmur2::{murmur2, partition_for_key};
 pub use options::KafkaOptions;
 pub use producer::{Delivered, EventProducer};
-
-/// The record key for a company: its canonical (lowercase, hyphenated) UUID string.
-pub fn company_key(company_id: &uuid::Uuid) -> String {
-    company_id.hyphenated().to_string()
-}
-
-/// The record key of an event, as `topics.toml` declares it: the company key, except on the
-/// platform-scoped `providers` topic, where it is `provider/project/region` so one circuit's
-/// transitions stay in order on one partition, and on `price-books`, where it is the constant
-/// `price-book` so every version stays in order on one partition.
-pub fn record_key(event: &trestle_events::Event) -> String {
-    use trestle_events::Event;
-    let circuit = |provider: &str, project: &str, region: trestle_events::Region| {
-        format!("{provider}/{project}/{region}")
-    };
-    match event {
-        Event::ProviderCircuitOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
-        Event::ProviderCircuitHalfOpened(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
-        Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
-        Event::PriceBookPublished(_) => trestle_events::PRICE_BOOK_KEY.to_owned(),
-        other => company_key(&other.meta().company_id),
-    }
-}
+pub use rebalance::{PartitionId, RebalanceQueue, Rebalanced};
+pub use record::OwnedRecord;
+pub use sessions::{run_sessions, session_backoff, Shutdown};
+/// The record key of a company's events (see [`trestle_events::Event::key`]).
+pub use trestle_events::company_key;

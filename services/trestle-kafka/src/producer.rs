@@ -5,7 +5,7 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use trestle_events::Event;
 
-use crate::{record_key, Error, KafkaOptions};
+use crate::{Error, KafkaOptions};
 
 /// Where the broker stored a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl EventProducer {
             topic: topic.clone(),
             source,
         })?;
-        let key = record_key(event);
+        let key = event.key();
         let record = FutureRecord::to(&topic).key(&key).payload(&payload);
         match self.inner.send(record, Duration::from_secs(30)).await {
             Ok(delivery) => Ok(Delivered {

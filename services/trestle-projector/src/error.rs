@@ -13,24 +13,4 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    #[error("Kafka client setup failed ({what}): {source}")]
-    Setup {
-        what: &'static str,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("consuming from {topic} failed: {source}")]
-    Consume {
-        topic: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("dead-lettering {topic}/{partition}@{offset} failed: {source}")]
-    DeadLetter {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
 }

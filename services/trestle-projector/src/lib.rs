@@ -96,7 +96,7 @@ pub async fn run(
             anyhow::bail!("`shard` is a setting of the usage projection only, not {kind:?}")
         }
     };
-    run_projection(config, projection, shutdown).await
+    Ok(run_projection(config, projection, shutdown).await?)
 }
 
 use serde::{Deserialize, Serialize};

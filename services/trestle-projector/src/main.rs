@@ -48,10 +48,7 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         None => {
             tracing::info!(message = "Projector starting.", projection = ?config.projection, group = %config.group_id);
-            trestle_projector::run(config, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            trestle_projector::run(config, trestle_telemetry::shutdown_signal()).await
         }
         Some(Command::Rebuild {
             compare_only: _,

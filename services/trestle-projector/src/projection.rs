@@ -8,18 +8,23 @@
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use trestle_events::Event;
+use trestle_kafka::OwnedRecord;
 
-/// A consumed record, detached from the consumer.
+/// A consumed record (trestle-kafka's [`OwnedRecord`], whose fields it derefs to) and the
+/// logical topic it came from.
 #[derive(Debug, Clone)]
 pub struct Record {
-    /// Physical topic name (with the configured prefix).
-    pub topic: String,
+    pub record: OwnedRecord,
     /// Logical topic name, as in `topics.toml`.
     pub logical_topic: &'static str,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
+}
+
+impl std::ops::Deref for Record {
+    type Target = OwnedRecord;
+
+    fn deref(&self) -> &OwnedRecord {
+        &self.record
+    }
 }
 
 /// An accepted event and where it came from in the log.
@@ -66,11 +71,11 @@ pub trait Projection: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Applied, sqlx::Error>>;
 }
 
-/// Decodes a record's value and checks its key (`trestle_kafka::record_key`).
+/// Decodes a record's value and checks its key ([`Event::key`]).
 pub fn decode_keyed(record: &Record) -> Result<Event, String> {
     let payload = record.payload.as_deref().ok_or("record has no value")?;
     let event = trestle_events::decode(payload).map_err(|e| e.to_string())?;
-    let expected = trestle_kafka::record_key(&event);
+    let expected = event.key();
     if record.key.as_deref() != Some(expected.as_bytes()) {
         return Err(format!(
             "record key {:?} is not the event's key {expected}",

@@ -548,12 +548,8 @@ impl Reader {
                             .find(|(p, _)| p == m.topic())
                             .map_or("", |(_, l)| *l);
                         Record {
-                            topic: m.topic().to_owned(),
+                            record: trestle_kafka::OwnedRecord::from_message(&m),
                             logical_topic: logical,
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            payload: m.payload().map(<[u8]>::to_vec),
                         }
                     }
                 };

@@ -4,43 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureRecord;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
-use trestle_kafka::{dead_letter_headers, DeadLetterOrigin, EventProducer};
+use trestle_kafka::{
+    run_sessions, session_backoff, DeadLetterer, EventProducer, RebalanceQueue, Rebalanced,
+    Shutdown,
+};
 
 use crate::projection::{Projection, Record, Sourced};
 use crate::{offsets, Error, OffsetStore, ProjectorConfig};
-
-/// Remembers partitions assigned by a rebalance so the loop can seek them from Postgres.
-#[derive(Default, Clone)]
-struct Assignments(Arc<Mutex<Vec<(String, i32)>>>);
-
-struct Context {
-    assigned: Assignments,
-}
-
-impl ClientContext for Context {}
-
-impl ConsumerContext for Context {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let mut pending = self.assigned.0.lock().expect("assignment lock");
-            pending.extend(
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition())),
-            );
-        }
-    }
-}
 
 /// Runs `projection` until `shutdown` resolves; failures restart it with backoff. The database
 /// must be migrated.
@@ -48,32 +25,24 @@ pub async fn run_projection(
     config: ProjectorConfig,
     projection: Arc<dyn Projection>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
+) -> Result<(), Error> {
     let pool = trestle_store::connect(&config.postgres).await?;
     let producer = EventProducer::new(&config.kafka)?;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match session(&config, &*projection, &pool, &producer, &mut shutdown).await {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                tracing::warn!(message = "Projector session failed; restarting from Postgres offsets.", %error, retry_in_ms = delay.as_millis() as u64);
-                tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    let (config, projection, pool, producer) = (&config, &*projection, &pool, &producer);
+    run_sessions(shutdown, session_backoff(), |shutdown: Shutdown| async move {
+        session(config, projection, pool, producer, shutdown).await
+    })
+    .await;
+    Ok(())
 }
 
+/// One consumer, from subscription to close.
 async fn session(
     config: &ProjectorConfig,
     projection: &dyn Projection,
     pool: &sqlx::PgPool,
     producer: &EventProducer,
-    shutdown: &mut (impl Future<Output = ()> + Unpin),
+    shutdown: Shutdown,
 ) -> Result<(), Error> {
     let topics: Vec<(String, &'static str)> = projection
         .topics()
@@ -84,25 +53,22 @@ async fn session(
         .iter()
         .map(|(physical, _)| physical.as_str())
         .collect();
-    let assigned = Assignments::default();
-    let consumer: StreamConsumer<Context> = config
-        .kafka
-        .consumer_config(&config.group_id)
-        .create_with_context(Context {
-            assigned: assigned.clone(),
-        })
-        .map_err(|source| Error::Setup {
-            what: "consumer",
-            source,
-        })?;
-    consumer
-        .subscribe(&names)
-        .map_err(|source| Error::Consume {
-            topic: names.join(","),
-            source,
-        })?;
+    let rebalances = RebalanceQueue::default();
+    let consumer = trestle_kafka::consumer::subscribe(
+        &config.kafka.consumer_config(&config.group_id),
+        rebalances.clone(),
+        &names,
+    )?;
+    let mut stop = std::pin::pin!(shutdown.requested());
     let result = consume(
-        config, projection, pool, producer, shutdown, &consumer, &assigned, &topics,
+        config,
+        projection,
+        pool,
+        producer,
+        &mut stop,
+        &consumer,
+        &rebalances,
+        &topics,
     )
     .await;
     trestle_kafka::consumer::close(consumer).await;
@@ -116,32 +82,24 @@ async fn consume(
     pool: &sqlx::PgPool,
     producer: &EventProducer,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
-    consumer: &StreamConsumer<Context>,
-    assigned: &Assignments,
+    consumer: &StreamConsumer<RebalanceQueue>,
+    rebalances: &RebalanceQueue,
     topics: &[(String, &'static str)],
 ) -> Result<(), Error> {
-    let logical = |physical: &str| {
-        topics
-            .iter()
-            .find(|(p, _)| p == physical)
-            .map_or("", |(_, l)| *l)
-    };
+    let subscribed = topics
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let detach = |m: Result<BorrowedMessage<'_>, rdkafka::error::KafkaError>| {
-        m.map(|m| Record {
-            topic: m.topic().to_owned(),
-            logical_topic: logical(m.topic()),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
-        })
-        .map_err(|source| Error::Consume {
-            topic: topics
-                .iter()
-                .map(|(p, _)| p.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            source,
+        let record = trestle_kafka::consumer::received(m, &subscribed)?;
+        let logical_topic = topics
+            .iter()
+            .find(|(p, _)| *p == record.topic)
+            .map_or("", |(_, l)| *l);
+        Ok::<_, Error>(Record {
+            record,
+            logical_topic,
         })
     };
     loop {
@@ -149,7 +107,7 @@ async fn consume(
             _ = &mut *shutdown => return Ok(()),
             m = consumer.recv() => detach(m)?,
         };
-        seek_assigned(consumer, assigned, pool, config, projection).await?;
+        seek_assigned(consumer, rebalances, pool, config, projection).await?;
         let mut batch = vec![first];
         let deadline = Instant::now() + Duration::from_millis(config.batch_max_wait_ms);
         while batch.len() < config.batch_max_records {
@@ -175,13 +133,20 @@ async fn consume(
 /// Seeks newly assigned partitions to the offsets stored in Postgres. Best effort: records
 /// below the stored offset are skipped inside the batch transaction anyway.
 async fn seek_assigned(
-    consumer: &StreamConsumer<Context>,
-    assigned: &Assignments,
+    consumer: &StreamConsumer<RebalanceQueue>,
+    rebalances: &RebalanceQueue,
     pool: &sqlx::PgPool,
     config: &ProjectorConfig,
     projection: &dyn Projection,
 ) -> Result<(), Error> {
-    let partitions = std::mem::take(&mut *assigned.0.lock().expect("assignment lock"));
+    let partitions: Vec<(String, i32)> = rebalances
+        .take()
+        .into_iter()
+        .flat_map(|change| match change {
+            Rebalanced::Assigned(partitions) => partitions,
+            Rebalanced::Revoked(_) => Vec::new(),
+        })
+        .collect();
     if partitions.is_empty() || config.offsets == OffsetStore::KafkaAfterWrite {
         return Ok(()); // the consumer resumes from Kafka's committed offsets
     }
@@ -270,9 +235,9 @@ pub(crate) async fn apply_batch(
         match projection.accept(&record) {
             Ok(Some(event)) => accepted.push(Sourced {
                 event,
-                topic: record.topic,
-                partition: record.partition,
-                offset: record.offset,
+                topic: record.record.topic,
+                partition: record.record.partition,
+                offset: record.record.offset,
             }),
             Ok(None) => {}
             Err(reason) => dead.push((record, reason)),
@@ -280,9 +245,10 @@ pub(crate) async fn apply_batch(
     }
     // Dead letters are acknowledged before the offsets move past them: at worst a crash
     // re-sends one, never loses one.
-    if let Some(producer) = producer {
+    if let (Some(producer), false) = (producer, dead.is_empty()) {
+        let letterer = DeadLetterer::new(&config.kafka, &config.group_id, "projector");
         for (record, reason) in &dead {
-            dead_letter(config, producer, record, reason).await?;
+            letterer.send(producer.client(), record, reason).await?;
         }
     }
     let applied = projection
@@ -303,40 +269,4 @@ pub(crate) async fn apply_batch(
     tx.commit().await.map_err(pg)?;
     trestle_telemetry::projector_batch(projection.name(), fresh, applied.duplicates);
     Ok(next)
-}
-
-async fn dead_letter(
-    config: &ProjectorConfig,
-    producer: &EventProducer,
-    record: &Record,
-    reason: &str,
-) -> Result<(), Error> {
-    let topic = record.topic.as_str();
-    trestle_telemetry::dead_lettered("projector", topic, record.partition, record.offset, reason);
-    let dlq = config.kafka.topic("dead-letter");
-    let headers = dead_letter_headers(&DeadLetterOrigin {
-        topic: topic.to_string(),
-        partition: record.partition,
-        offset: record.offset,
-        error: reason.to_string(),
-        consumer: config.group_id.clone(),
-    });
-    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq).headers(headers);
-    if let Some(k) = record.key.as_deref() {
-        rec = rec.key(k);
-    }
-    if let Some(p) = record.payload.as_deref() {
-        rec = rec.payload(p);
-    }
-    producer
-        .client()
-        .send(rec, Duration::from_secs(30))
-        .await
-        .map(|_| ())
-        .map_err(|(source, _)| Error::DeadLetter {
-            topic: topic.to_string(),
-            partition: record.partition,
-            offset: record.offset,
-            source,
-        })
 }

@@ -26,9 +26,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(message = "Provider simulator listening.", addr = %config.listen_addr);
-    trestle_provider_sim::serve(listener, &config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving HTTP")
+    trestle_provider_sim::serve(listener, &config, trestle_telemetry::shutdown_signal())
+        .await
+        .context("serving HTTP")
 }

@@ -128,57 +128,8 @@ pub async fn replay(options: ReplayOptions, out: &mut impl Write) -> Result<Summ
 
     // NEVER joined, NEVER committed: partitions are assigned by hand and auto-commit is off.
     let group = format!("trestle-replay-{}", Uuid::new_v4().simple());
-    // One consumer per topic: the end-of-partition event names only a partition number.
-    let consumers = selected
-        .iter()
-        .map(|_| consumer(&options.kafka, &group))
-        .collect::<Result<Vec<_>, Error>>()?;
-
-    let kafka = options.kafka.clone();
-    let company = options.company;
-    let (consumers, ranges) = tokio::task::spawn_blocking(move || {
-        let ranges = plan::ranges(&consumers[0], &kafka, &selected, company, start_ms, stop_ms)?;
-        for (consumer, sel) in consumers.iter().zip(&selected) {
-            let mut tpl = TopicPartitionList::new();
-            for r in ranges
-                .iter()
-                .filter(|r| r.topic == sel.topic && r.start < r.end)
-            {
-                tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start))
-                    .expect("an offset is valid");
-            }
-            consumer.assign(&tpl).map_err(|source| Error::Assign {
-                count: tpl.count(),
-                source: Box::new(source),
-            })?;
-        }
-        let consumers: Vec<(String, BaseConsumer)> = selected
-            .into_iter()
-            .map(|s| s.topic)
-            .zip(consumers)
-            .collect();
-        Ok::<_, Error>((consumers, ranges))
-    })
-    .await
-    .map_err(|e| Error::Reader(e.to_string()))??;
-
-    let mut summary = Summary {
-        consumer_group: group,
-        skipped_topics,
-        partitions: ranges
-            .iter()
-            .map(|r| PartitionStats {
-                topic: r.topic.clone(),
-                partition: r.partition,
-                start_offset: r.start,
-                end_offset: r.end,
-                records_read: 0,
-                events_written: 0,
-                stop: None,
-            })
-            .collect(),
-        ..Summary::default()
-    };
+    let (consumers, ranges) = assign(&options, selected, &group, start_ms, stop_ms).await?;
+    let mut summary = new_summary(group, skipped_topics, &ranges);
     let total: u64 = ranges.iter().map(|r| (r.end - r.start) as u64).sum();
     let topic_count = {
         let mut t: Vec<&str> = ranges.iter().map(|r| r.topic.as_str()).collect();
@@ -233,6 +184,70 @@ pub async fn replay(options: ReplayOptions, out: &mut impl Write) -> Result<Summ
     joined?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Creates one consumer per selected topic (the end-of-partition event names only a partition
+/// number), plans each partition's offset range for the time window and assigns it by hand.
+async fn assign(
+    options: &ReplayOptions,
+    selected: Vec<plan::Selected>,
+    group: &str,
+    start_ms: i64,
+    stop_ms: i64,
+) -> Result<(Vec<(String, BaseConsumer)>, Vec<plan::Range>), Error> {
+    let consumers = selected
+        .iter()
+        .map(|_| consumer(&options.kafka, group))
+        .collect::<Result<Vec<_>, Error>>()?;
+
+    let kafka = options.kafka.clone();
+    let company = options.company;
+    tokio::task::spawn_blocking(move || {
+        let ranges = plan::ranges(&consumers[0], &kafka, &selected, company, start_ms, stop_ms)?;
+        for (consumer, sel) in consumers.iter().zip(&selected) {
+            let mut tpl = TopicPartitionList::new();
+            for r in ranges
+                .iter()
+                .filter(|r| r.topic == sel.topic && r.start < r.end)
+            {
+                tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start))
+                    .expect("an offset is valid");
+            }
+            consumer.assign(&tpl).map_err(|source| Error::Assign {
+                count: tpl.count(),
+                source: Box::new(source),
+            })?;
+        }
+        let consumers: Vec<(String, BaseConsumer)> = selected
+            .into_iter()
+            .map(|s| s.topic)
+            .zip(consumers)
+            .collect();
+        Ok::<_, Error>((consumers, ranges))
+    })
+    .await
+    .map_err(|e| Error::Reader(e.to_string()))?
+}
+
+/// The summary before anything is read: every planned partition with nothing read yet.
+fn new_summary(group: String, skipped_topics: Vec<String>, ranges: &[plan::Range]) -> Summary {
+    Summary {
+        consumer_group: group,
+        skipped_topics,
+        partitions: ranges
+            .iter()
+            .map(|r| PartitionStats {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                start_offset: r.start,
+                end_offset: r.end,
+                records_read: 0,
+                events_written: 0,
+                stop: None,
+            })
+            .collect(),
+        ..Summary::default()
+    }
 }
 
 /// A consumer that reads committed records of manually assigned partitions.
@@ -308,7 +323,7 @@ impl<W: Write> Writer<'_, W> {
             offset: record.offset,
             timestamp_ms: record.timestamp_ms,
         };
-        let decoded = match record.value.as_deref() {
+        let decoded = match record.payload.as_deref() {
             Some(value) => trestle_events::decode(value).map_err(|e| error_chain(&e)),
             None => Err("the record has no value (a tombstone)".to_owned()),
         };
@@ -346,7 +361,7 @@ impl<W: Write> Writer<'_, W> {
                     self.sink.undecodable(
                         &origin,
                         record.key.as_deref(),
-                        record.value.as_deref(),
+                        record.payload.as_deref(),
                         &error,
                     )?;
                 }

@@ -17,6 +17,7 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
+use trestle_kafka::OwnedRecord;
 
 use crate::plan::Range;
 use crate::Error;
@@ -32,16 +33,20 @@ const POSITION_CHECK: Duration = Duration::from_millis(500);
 /// hang on a broker that went away.
 const STALL: Duration = Duration::from_secs(60);
 
-/// A record copied out of librdkafka.
+/// A record copied out of librdkafka (whose fields it derefs to), and the range it belongs to.
 #[derive(Debug)]
 pub(crate) struct Raw {
     /// Index into the ranges.
     pub range: usize,
-    pub offset: i64,
-    /// Record timestamp (producer CreateTime or broker LogAppendTime), ms since the epoch.
-    pub timestamp_ms: Option<i64>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+    pub record: OwnedRecord,
+}
+
+impl std::ops::Deref for Raw {
+    type Target = OwnedRecord;
+
+    fn deref(&self) -> &OwnedRecord {
+        &self.record
+    }
 }
 
 /// Why the reader stopped reading a partition.
@@ -197,10 +202,7 @@ fn read(
                 };
                 let raw = Raw {
                     range: i,
-                    offset: message.offset(),
-                    timestamp_ms: message.timestamp().to_millis(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: message.payload().map(<[u8]>::to_vec),
+                    record: OwnedRecord::from_message(&message),
                 };
                 drop(message);
                 if state[i].done {

@@ -1,4 +1,4 @@
-//! Logging and metrics for every Trestle service.
+//! Logging, metrics and the shutdown signal for every Trestle service process.
 //!
 //! **Architecture invariant:** every metric name is defined in [`names`] and recorded through a
 //! typed function here, so names and label sets cannot drift between services. Labels are
@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 pub mod names;
 mod record;
+mod shutdown;
 pub use record::*;
+pub use shutdown::shutdown_signal;
 
 /// Where a service exposes its metrics. Defaults: no exporter.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -5,10 +5,12 @@ use trestle_store::PostgresOptions;
 
 use crate::{pg_port, unique};
 
-/// A database of its own for one test, dropped by [`TestDb::drop_db`].
+/// A database of its own for one test, dropped by [`TestDb::drop_db`] at the end of a passing
+/// test, or when this value is dropped (a failing test's database goes too).
 pub struct TestDb {
     pub name: String,
     pub options: PostgresOptions,
+    dropped: bool,
 }
 
 impl TestDb {
@@ -24,6 +26,7 @@ impl TestDb {
 
     /// Creates a fresh database owned by `trestle_owner` and applies `kind`'s migrations.
     pub async fn create(test: &str, kind: trestle_store::Database) -> anyhow::Result<Self> {
+        crate::stack::require_postgres();
         let name = format!("t_{}", unique(test));
         let port = pg_port();
         let admin_url = format!("postgres://trestle_owner:trestle_owner@127.0.0.1:{port}/postgres");
@@ -39,19 +42,37 @@ impl TestDb {
             ..PostgresOptions::default()
         };
         kind.migrate(&options).await?;
-        Ok(TestDb { name, options })
+        Ok(TestDb {
+            name,
+            options,
+            dropped: false,
+        })
     }
 
     /// Drops the database (call at the end of a passing test).
-    pub async fn drop_db(self) {
-        let url = format!(
-            "postgres://trestle_owner:trestle_owner@127.0.0.1:{}/postgres",
-            pg_port()
-        );
-        if let Ok(mut conn) = PgConnection::connect(&url).await {
-            let _ = conn
-                .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
-                .await;
+    pub async fn drop_db(mut self) {
+        self.dropped = true;
+        drop_database(self.name.clone()).await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if !self.dropped {
+            crate::run_to_completion(drop_database(self.name.clone()));
         }
+    }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`: also when the test's pools still hold connections.
+async fn drop_database(name: String) {
+    let url = format!(
+        "postgres://trestle_owner:trestle_owner@127.0.0.1:{}/postgres",
+        pg_port()
+    );
+    if let Ok(mut conn) = PgConnection::connect(&url).await {
+        let _ = conn
+            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await;
     }
 }

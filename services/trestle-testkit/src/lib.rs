@@ -15,16 +15,24 @@ use uuid::Uuid;
 
 mod counters;
 mod db;
+pub mod fixtures;
 mod proxy;
+mod read;
 mod redis;
+pub mod stack;
 pub use counters::Counters;
 pub use db::TestDb;
 pub use proxy::TcpProxy;
+pub use read::{read_topic, ReadRecord};
 pub use redis::{redis_addr, redis_client, redis_time_us, redis_url};
 
 /// Ports of the local stack, overridable like `compose/stack` does.
 pub fn kafka_bootstrap() -> String {
-    format!("127.0.0.1:{}", port("TRESTLE_KAFKA_PORT", 19092))
+    format!("127.0.0.1:{}", kafka_port())
+}
+
+fn kafka_port() -> u16 {
+    port("TRESTLE_KAFKA_PORT", 19092)
 }
 
 /// Postgres port of the local stack.
@@ -45,16 +53,19 @@ pub fn unique(name: &str) -> String {
     format!("{}_{}", name.replace(['-', '.'], "_"), &id[..10])
 }
 
-/// A test's own copy of every topic, under a unique prefix.
+/// A test's own copy of every topic, under a unique prefix. Deleted by [`TestTopics::delete`]
+/// at the end of a passing test, or when dropped (a failing test's topics go too).
 pub struct TestTopics {
     pub options: KafkaOptions,
     pub specs: Vec<TopicSpec>,
+    deleted: bool,
 }
 
 impl TestTopics {
     /// Creates every topic of `topics.toml` under a fresh prefix, with `partitions` each
     /// (small counts keep the single test broker quick).
     pub async fn create(test: &str, partitions: i32) -> anyhow::Result<Self> {
+        stack::require_kafka();
         let options = KafkaOptions {
             bootstrap_servers: kafka_bootstrap(),
             topic_prefix: format!("t.{}.", unique(test)),
@@ -70,7 +81,11 @@ impl TestTopics {
         trestle_kafka::topics::apply(&options, &specs)
             .await
             .map_err(|e| anyhow::anyhow!("{e}; is the stack up? run `compose/stack up`"))?;
-        Ok(TestTopics { options, specs })
+        Ok(TestTopics {
+            options,
+            specs,
+            deleted: false,
+        })
     }
 
     /// The physical name of a logical topic.
@@ -84,9 +99,38 @@ impl TestTopics {
     }
 
     /// Deletes the topics (call at the end of a passing test).
-    pub async fn delete(self) {
+    pub async fn delete(mut self) {
+        self.deleted = true;
         let _ = trestle_kafka::topics::delete(&self.options, &self.specs).await;
     }
+}
+
+impl Drop for TestTopics {
+    /// A test that failed (or forgot [`TestTopics::delete`]) still removes its topics: on a
+    /// thread of its own, so this works inside and outside an async runtime.
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        let (options, specs) = (self.options.clone(), std::mem::take(&mut self.specs));
+        run_to_completion(async move {
+            let _ = trestle_kafka::topics::delete(&options, &specs).await;
+        });
+    }
+}
+
+/// Runs `cleanup` on a new thread with its own runtime and waits for it (used by `Drop`s,
+/// which cannot await and may run on a runtime thread).
+pub(crate) fn run_to_completion(cleanup: impl Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(cleanup);
+        }
+    })
+    .join();
 }
 
 /// The end offset (high watermark) of every partition of a physical topic.
@@ -105,79 +149,6 @@ pub fn end_offsets(options: &KafkaOptions, topic: &str) -> anyhow::Result<Vec<(i
             Ok((p, high))
         })
         .collect()
-}
-
-/// A record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct ReadRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-    pub headers: Vec<(String, String)>,
-}
-
-/// Reads a physical topic from the start (read_committed, a fresh group) until `n` records
-/// arrived, or fails after `timeout`. Then keeps reading for `settle` to catch any extra.
-pub async fn read_topic(
-    options: &KafkaOptions,
-    topic: &str,
-    n: usize,
-    timeout: Duration,
-    settle: Duration,
-) -> Vec<ReadRecord> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::{Headers, Message};
-    let group = format!("{}reader-{}", options.topic_prefix, Uuid::new_v4().simple());
-    let consumer: StreamConsumer = options.consumer_config(&group).create().expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut settle_until: Option<Instant> = None;
-    loop {
-        let until = match settle_until {
-            Some(t) => t,
-            None => deadline,
-        };
-        let now = Instant::now();
-        if now >= until {
-            break;
-        }
-        match tokio::time::timeout(until - now, consumer.recv()).await {
-            Ok(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                let value = h.value.map(|v| String::from_utf8_lossy(v).to_string());
-                                (h.key.to_string(), value.unwrap_or_default())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(ReadRecord {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                });
-                if out.len() >= n && settle_until.is_none() {
-                    settle_until = Some(Instant::now() + settle);
-                }
-            }
-            Ok(Err(e)) => panic!("reading {topic}: {e}"),
-            Err(_) => break,
-        }
-    }
-    trestle_kafka::consumer::close(consumer).await;
-    assert!(
-        out.len() >= n,
-        "read {} of {n} records from {topic} before the deadline",
-        out.len()
-    );
-    out
 }
 
 /// A child process that is SIGKILLed when dropped, so a failing test leaves no service behind.

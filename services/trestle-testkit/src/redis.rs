@@ -23,6 +23,7 @@ fn redis_port() -> u16 {
 
 /// A plain client on the local stack's Redis; fails the test if Redis does not answer.
 pub async fn redis_client() -> Client {
+    crate::stack::require_redis();
     let client = Client::new(Config::from_url(&redis_url()).unwrap(), None, None, None);
     client
         .init()

@@ -39,7 +39,7 @@ pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> En
 /// An engine running in this process.
 pub struct Engine {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), trestle_engine::Error>>,
 }
 
 impl Engine {

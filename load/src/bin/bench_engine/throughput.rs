@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use trestle_engine::DispatchMode;
 use trestle_events::{Event, Tier};
-use trestle_kafka::EventProducer;
+use trestle_kafka::{EventProducer, KafkaOptions};
 use uuid::Uuid;
 
 use crate::engine::{self, Engine, POLL_EVERY};
@@ -145,48 +145,16 @@ pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughpu
             let observer = GroupProgress::new(&kafka, &group, &requests_topic, ends.clone())?;
             let start = Instant::now();
             let deadline = start + timeout;
-            let mut commits = None;
-            let finished = match kind {
-                Kind::Engine => {
-                    let outcomes = kafka.topic("ai-outcomes");
-                    let before = engine::high_watermarks(&kafka, &outcomes)?;
-                    let mut config = engine::config(&kafka, group.clone(), DispatchMode::Fair);
-                    config.provider.noop = true;
-                    let engine = Engine::start(config);
-                    let finished = observer.wait(&label, start, POLL_EVERY, deadline).await;
-                    engine.stop().await?;
-                    let finished = finished?;
-                    let written = engine::high_watermarks(&kafka, &outcomes)? - before;
-                    anyhow::ensure!(
-                        written >= total,
-                        "the engine wrote {written} records (with transaction markers) to {outcomes} for {total} requests"
-                    );
-                    finished
-                }
-                Kind::RawTransactional | Kind::RawTransactionalInFlight | Kind::RawPlain => {
-                    let out = raw_out.topic("ai-outcomes");
-                    let tx = match kind {
-                        Kind::RawTransactional => crate::raw::Mode::Transactional,
-                        Kind::RawTransactionalInFlight => crate::raw::Mode::TransactionalInFlight,
-                        _ => crate::raw::Mode::Plain,
-                    };
-                    let (kafka, group, input) =
-                        (kafka.clone(), group.clone(), requests_topic.clone());
-                    let raw = tokio::spawn(async move {
-                        crate::raw::run(&kafka, &group, &input, &out, total, tx).await
-                    });
-                    let finished = observer.wait(&label, start, POLL_EVERY, deadline).await;
-                    if finished.as_ref().map_or(true, |f| f.done < total) {
-                        raw.abort();
-                    }
-                    match raw.await {
-                        Ok(r) => commits = Some(r?),
-                        Err(e) if e.is_cancelled() => {}
-                        Err(e) => return Err(e).context("joining the raw loop"),
-                    }
-                    finished?
-                }
-            };
+            let (finished, commits) = run_kind(
+                kind,
+                &kafka,
+                &raw_out,
+                &group,
+                &requests_topic,
+                total,
+                (&label, &observer, start, deadline),
+            )
+            .await?;
             anyhow::ensure!(
                 finished.done >= total,
                 "{label} committed {} of {total} records in {timeout:?}",
@@ -228,4 +196,60 @@ pub fn company_id(rng: &mut fastrand::Rng) -> Uuid {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes);
     uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// One run of `kind` over the requests topic: the engine in-process, or one of the raw loops.
+/// Returns when the group has committed every record (or the deadline passed).
+async fn run_kind(
+    kind: Kind,
+    kafka: &KafkaOptions,
+    raw_out: &KafkaOptions,
+    group: &str,
+    requests_topic: &str,
+    total: i64,
+    (label, observer, start, deadline): (&str, &GroupProgress, Instant, Instant),
+) -> anyhow::Result<(Finished, Option<crate::raw::CommitStats>)> {
+    let mut commits = None;
+    let finished = match kind {
+        Kind::Engine => {
+            let outcomes = kafka.topic("ai-outcomes");
+            let before = engine::high_watermarks(kafka, &outcomes)?;
+            let mut config = engine::config(kafka, group.to_owned(), DispatchMode::Fair);
+            config.provider.noop = true;
+            let engine = Engine::start(config);
+            let finished = observer.wait(label, start, POLL_EVERY, deadline).await;
+            engine.stop().await?;
+            let finished = finished?;
+            let written = engine::high_watermarks(kafka, &outcomes)? - before;
+            anyhow::ensure!(
+                written >= total,
+                "the engine wrote {written} records (with transaction markers) to {outcomes} for {total} requests"
+            );
+            finished
+        }
+        Kind::RawTransactional | Kind::RawTransactionalInFlight | Kind::RawPlain => {
+            let out = raw_out.topic("ai-outcomes");
+            let tx = match kind {
+                Kind::RawTransactional => crate::raw::Mode::Transactional,
+                Kind::RawTransactionalInFlight => crate::raw::Mode::TransactionalInFlight,
+                _ => crate::raw::Mode::Plain,
+            };
+            let (kafka, group, input) =
+                (kafka.clone(), group.to_owned(), requests_topic.to_owned());
+            let raw = tokio::spawn(async move {
+                crate::raw::run(&kafka, &group, &input, &out, total, tx).await
+            });
+            let finished = observer.wait(label, start, POLL_EVERY, deadline).await;
+            if finished.as_ref().map_or(true, |f| f.done < total) {
+                raw.abort();
+            }
+            match raw.await {
+                Ok(r) => commits = Some(r?),
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => return Err(e).context("joining the raw loop"),
+            }
+            finished?
+        }
+    };
+    Ok((finished, commits))
 }

@@ -97,7 +97,6 @@ async fn publishes_only_a_version_newer_than_the_latest_on_the_topic() {
         &topics.topic("price-books"),
         2,
         Duration::from_secs(30),
-        Duration::from_millis(500),
     )
     .await;
     let versions: Vec<(Option<Vec<u8>>, i32)> = records

@@ -3,9 +3,11 @@
 mod breakers;
 mod fairness;
 mod ladder;
+mod panic;
 mod pricing;
 mod restart;
 mod sigkill;
+mod sigterm;
 mod support;
 
 use std::collections::BTreeMap;
@@ -41,13 +43,11 @@ async fn serves_each_request_once_with_its_outcome_and_priced_usage() {
     }
     let _engine = start_engine(&topics, start_sim(BTreeMap::new()).await);
 
-    let settle = Duration::from_secs(2);
     let outcomes = read_topic(
         &topics.options,
         &topics.topic("ai-outcomes"),
         300,
         Duration::from_secs(90),
-        settle,
     )
     .await;
     let usage = read_topic(
@@ -55,7 +55,6 @@ async fn serves_each_request_once_with_its_outcome_and_priced_usage() {
         &topics.topic("usage"),
         300,
         Duration::from_secs(30),
-        settle,
     )
     .await;
     assert_eq!(outcomes.len(), 300, "exactly one outcome per request");
@@ -126,7 +125,6 @@ async fn undecodable_request_goes_to_dead_letter_and_the_partition_keeps_moving(
         &topics.topic("dead-letter"),
         1,
         Duration::from_secs(60),
-        Duration::ZERO,
     )
     .await;
     assert_eq!(dead[0].payload.as_deref(), Some(&garbage[..]));
@@ -149,7 +147,6 @@ async fn undecodable_request_goes_to_dead_letter_and_the_partition_keeps_moving(
         &topics.topic("ai-outcomes"),
         1,
         Duration::from_secs(60),
-        Duration::ZERO,
     )
     .await;
     assert_eq!(

@@ -4,34 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::AiRequestKind;
 use trestle_kafka::EventProducer;
 use trestle_provider_sim::Behaviour;
 use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
-use crate::support::{ask, by_request, config, publish_all, read_events, start_sim, Engine};
-
-/// The group's committed offset and metadata of partition 0.
-fn committed(topics: &TestTopics) -> Option<(i64, String)> {
-    let consumer: BaseConsumer = topics
-        .options
-        .consumer_config(&topics.group("engine"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&topics.topic("ai-requests"), 0);
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .ok()?;
-    let element = committed.elements().into_iter().next()?;
-    match element.offset() {
-        Offset::Offset(o) => Some((o, element.metadata().to_owned())),
-        _ => None,
-    }
-}
+use crate::support::{
+    answered_once, ask, committed, config, publish_all, start_sim, wait_for_watermark, Engine,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn records_finished_beyond_a_slow_one_are_not_redone_after_a_crash() {
@@ -76,18 +57,8 @@ async fn records_finished_beyond_a_slow_one_are_not_redone_after_a_crash() {
     );
 
     let engine = Engine::start(config);
-    let outcomes = by_request(read_events(&topics, "ai-outcomes", requests.len()).await);
-    assert_eq!(
-        outcomes.len(),
-        requests.len(),
-        "every request answered once"
-    );
-    trestle_testkit::wait_for(
-        "the watermark to pass every record",
-        Duration::from_secs(30),
-        || async { committed(&topics).filter(|(o, _)| *o == requests.len() as i64) },
-    )
-    .await;
+    answered_once(&topics, &requests).await;
+    wait_for_watermark(&topics, requests.len() as i64).await;
     engine.stop().await;
     topics.delete().await;
 }

@@ -4,8 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::{AiRequestKind, Event};
 use trestle_kafka::EventProducer;
 use trestle_provider_sim::Behaviour;
@@ -14,7 +12,7 @@ use uuid::Uuid;
 
 use crate::support::{decode_all, request, request_id, start_sim};
 
-fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
+pub(crate) fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
     let child = Command::new(env!("CARGO_BIN_EXE_trestle-engine"))
         .env(
             "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
@@ -40,27 +38,9 @@ fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
 }
 
 /// Offsets the engine group has committed on the requests topic, summed over partitions.
-fn committed(topics: &TestTopics, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = topics
-        .options
-        .consumer_config(&topics.group("engine"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(&topics.topic("ai-requests"), p);
-    }
-    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return 0;
-    };
-    committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        })
-        .sum()
+pub(crate) fn committed(topics: &TestTopics, partitions: i32) -> i64 {
+    let points = crate::support::committed_points(topics, partitions);
+    points.iter().flatten().map(|(offset, _)| offset).sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,14 +98,12 @@ async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
     .await;
     child.kill();
 
-    let settle = Duration::from_secs(2);
     let outcomes = decode_all(
         &read_topic(
             &topics.options,
             &topics.topic("ai-outcomes"),
             4_000,
             Duration::from_secs(60),
-            settle,
         )
         .await,
     );
@@ -135,7 +113,6 @@ async fn no_outcome_is_duplicated_or_lost_across_sigkill_of_the_engine() {
             &topics.topic("usage"),
             4_000,
             Duration::from_secs(60),
-            settle,
         )
         .await,
     );

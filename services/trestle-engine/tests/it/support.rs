@@ -90,7 +90,7 @@ pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
 /// An engine running in this process; stops gracefully when dropped.
 pub(crate) struct Engine {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), trestle_engine::Error>>>,
 }
 
 impl Engine {
@@ -194,7 +194,6 @@ pub(crate) async fn read_events(topics: &TestTopics, logical: &str, n: usize) ->
             &topics.topic(logical),
             n,
             Duration::from_secs(90),
-            Duration::from_secs(1),
         )
         .await,
     )
@@ -220,6 +219,20 @@ pub(crate) fn by_request(outcomes: Vec<Event>) -> BTreeMap<Uuid, Event> {
         assert!(map.insert(id, e).is_none(), "request {id} answered twice");
     }
     map
+}
+
+/// Reads the outcomes of `requests`, checking each is answered exactly once.
+pub(crate) async fn answered_once(
+    topics: &TestTopics,
+    requests: &[AiRequestSubmitted],
+) -> BTreeMap<Uuid, Event> {
+    let outcomes = by_request(read_events(topics, "ai-outcomes", requests.len()).await);
+    assert_eq!(
+        outcomes.len(),
+        requests.len(),
+        "every request answered once"
+    );
+    outcomes
 }
 
 /// Reads a logical topic from the start (read_committed) until `done` holds for the events read
@@ -254,4 +267,46 @@ pub(crate) async fn read_until(
     }
     trestle_kafka::consumer::close(consumer).await;
     events
+}
+
+/// The engine group's committed offset and metadata of each of the first `partitions`
+/// partitions of the requests topic (`None`: nothing committed, or the fetch failed).
+pub(crate) fn committed_points(topics: &TestTopics, partitions: i32) -> Vec<Option<(i64, String)>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = topics
+        .options
+        .consumer_config(&topics.group("engine"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(&topics.topic("ai-requests"), p);
+    }
+    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return vec![None; partitions as usize];
+    };
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some((o, e.metadata().to_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The group's committed offset and metadata of partition 0.
+pub(crate) fn committed(topics: &TestTopics) -> Option<(i64, String)> {
+    committed_points(topics, 1).pop().flatten()
+}
+
+/// Waits until partition 0's committed offset (the watermark) is `offset`.
+pub(crate) async fn wait_for_watermark(topics: &TestTopics, offset: i64) {
+    trestle_testkit::wait_for(
+        "the watermark to pass every record",
+        Duration::from_secs(30),
+        || async { committed(topics).filter(|(o, _)| *o == offset) },
+    )
+    .await;
 }

@@ -4,6 +4,7 @@ mod compat;
 mod contract;
 mod errors;
 mod fastavro;
+mod keys;
 mod roundtrip;
 mod samples;
 mod single_object;

@@ -45,7 +45,6 @@ async fn accepted_request_is_on_the_log_keyed_by_its_company() {
         &topics.topic("ai-requests"),
         1,
         Duration::from_secs(30),
-        Duration::ZERO,
     )
     .await;
     let record = &records[0];

@@ -495,14 +495,9 @@ async fn billing_offsets_are_exact_across_a_restart_and_replayed_events_change_n
         );
     }
     // The invalid book went to the dead-letter topic, not into the table.
-    let dead = trestle_testkit::read_topic(
-        &topics.options,
-        &topics.topic("dead-letter"),
-        1,
-        TIMEOUT,
-        Duration::from_millis(500),
-    )
-    .await;
+    let dead =
+        trestle_testkit::read_topic(&topics.options, &topics.topic("dead-letter"), 1, TIMEOUT)
+            .await;
     assert_eq!(dead.len(), 1);
 
     // A rebuild from the start of the log (stored offsets back to 0) applies every event a
