@@ -2,7 +2,7 @@
 //! tier's rate limit.
 
 use trestle_events::Tier;
-use trestle_ratelimit::tier_per_minute;
+use trestle_tiers::TierTable;
 use uuid::Uuid;
 
 /// One simulated company.
@@ -42,6 +42,8 @@ impl Scenario {
                 }
             })
             .collect();
+        let rates = TierTable::default().requests_per_minute();
+        let tier_per_minute = |tier: Tier| *rates.get(tier.into());
         let total_weight: u32 = companies.iter().map(|c| tier_per_minute(c.tier)).sum();
         let requests = (0..requests)
             .map(|_| {

@@ -40,12 +40,8 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     engine.provider.base_url = sim_url;
     // The real ladder and limits, on this test's own Redis keys.
     let prefix = format!("{}:", trestle_testkit::unique("e2e"));
-    engine.rate_limit.redis_url = trestle_testkit::redis_url();
-    engine.rate_limit.key_prefix = prefix.clone();
-    engine.cache.redis_url = trestle_testkit::redis_url();
-    engine.cache.key_prefix = prefix.clone();
-    engine.cost_limits.budget.redis_url = trestle_testkit::redis_url();
-    engine.cost_limits.budget.key_prefix = prefix;
+    engine.redis.redis_url = trestle_testkit::redis_url();
+    engine.redis.key_prefix = prefix;
     let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
     let engine = tokio::spawn(trestle_engine::run(engine, async {
         let _ = engine_stopped.await;

@@ -8,14 +8,9 @@ pub enum Error {
     /// An option has a value the budgets cannot work with.
     #[error("invalid budget option {field}: {reason}")]
     InvalidOption { field: &'static str, reason: String },
-    /// `redis_url` cannot be parsed or describes a setup the client refuses (`url` has its
-    /// password hidden).
-    #[error("invalid redis_url {url}")]
-    RedisUrl {
-        url: String,
-        #[source]
-        source: fred::error::Error,
-    },
+    /// The tier table is invalid.
+    #[error(transparent)]
+    Tiers(#[from] trestle_tiers::Error),
     /// Not a calendar month.
     #[error("invalid month {year}-{month}: the month must be 1 to 12 and the year 0 to 9999")]
     InvalidMonth { year: i32, month: u32 },
@@ -27,12 +22,4 @@ pub enum Error {
         key: String,
         reason: String,
     },
-}
-
-impl From<trestle_redis::Error> for Error {
-    fn from(error: trestle_redis::Error) -> Self {
-        match error {
-            trestle_redis::Error::RedisUrl { url, source } => Error::RedisUrl { url, source },
-        }
-    }
 }

@@ -9,10 +9,13 @@
 //! that outlived their reservation's ttl and settle afterwards).
 //!
 //! ```no_run
-//! # async fn demo(company_id: uuid::Uuid) -> Result<(), trestle_budget::Error> {
-//! use trestle_budget::{BudgetOptions, Month, Overrides, Tier};
+//! # async fn demo(company_id: uuid::Uuid) -> Result<(), Box<dyn std::error::Error>> {
+//! use trestle_budget::{BudgetOptions, Budgets, Month, Overrides, Tier};
+//! use trestle_redis::RedisOptions;
+//! use trestle_tiers::TierTable;
 //!
-//! let budgets = BudgetOptions::default().build().await?;
+//! let redis = RedisOptions::default().connect().await?;
+//! let budgets = Budgets::new(redis, &TierTable::default(), BudgetOptions::default())?;
 //! let limits = budgets.limits_for(Tier::Professional, &Overrides::default());
 //! match budgets.reserve(company_id, Month::current_utc(), limits, 2_000).await {
 //!     Ok(reservation) => {
@@ -27,9 +30,10 @@
 //! # Limits
 //!
 //! [`MonthlyLimits`]: queries and cost (micro-USD) per calendar month (UTC), each optional
-//! (unlimited). [`Budgets::limits_for`] gives a tier's defaults ([`tier_default`]: the seed's AI
-//! cost per tier, $20 / $50 / $80 / $150, and 240 queries per dollar of it, 4,800 / 12,000 /
-//! 19,200 / 36,000) with a company's [`Overrides`]; `Tier::Unknown` gets starter's.
+//! (unlimited). [`Budgets::limits_for`] gives a tier's allowance from the tier table
+//! (`trestle_tiers::TierTable`, defaults [`tier_default`]: the seed's AI cost per tier, $20 /
+//! $50 / $80 / $150, and 240 queries per dollar of it, 4,800 / 12,000 / 19,200 / 36,000) with a
+//! company's [`Overrides`].
 //!
 //! # In Redis
 //!
@@ -60,7 +64,7 @@
 //! # When Redis does not answer
 //!
 //! Nothing fails and nothing panics. If Redis cannot be reached, errs or takes longer than
-//! `timeout_ms` (default 50), this instance answers on its own (**fail open, within a share**):
+//! `timeout_ms` (default 50; these are the shared `trestle_redis::RedisOptions`), this instance answers on its own (**fail open, within a share**):
 //!
 //! - **reserve** grants from this instance's share of what is left: `remaining /
 //!   fallback_instances` of each limit, `remaining` being `limit − used − reserved` as this
@@ -99,50 +103,28 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use error::Error;
-pub use limits::{
-    tier_default, Month, MonthlyLimits, Overrides, TierDefaults, DEFAULT_QUERIES_PER_USD,
-    MICRO_USD_PER_USD,
-};
+pub use limits::{tier_default, Month, MonthlyLimits, Overrides};
 pub use options::BudgetOptions;
 pub use outcome::{Completion, LimitKind, Refused, Reservation, Source, Usage};
 pub use telemetry::names;
-/// The subscription tier of the event contract.
-pub use trestle_events::Tier;
-use trestle_redis::Health;
+use trestle_redis::{Health, Redis, Trouble};
+/// The subscription tier (trestle-tiers; the event contract's converts into it).
+pub use trestle_tiers::Tier;
+use trestle_tiers::{PerTier, TierTable};
+pub use trestle_tiers::{DEFAULT_QUERIES_PER_USD, MICRO_USD_PER_USD};
 use uuid::Uuid;
 
 use crate::local::{Local, Share};
 use crate::redis::RedisBudget;
-use crate::script::{Call, Reply, Status};
+use crate::script::{Call, Reply, Scope, Status};
+
+/// Now, on tokio's clock: the real one, or a test's paused one.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// Queued completions sent to Redis per batch after an outage.
 const FLUSH_BATCH: usize = 64;
-
-impl BudgetOptions {
-    /// Validates the options, creates the Redis client and waits up to `connect_timeout_ms` for
-    /// its first connection. Fails only for invalid options; an unreachable Redis means the
-    /// handle starts in fallback and keeps reconnecting. Needs a Tokio runtime.
-    pub async fn build(self) -> Result<Budgets, Error> {
-        self.validate()?;
-        let (redis, trouble) = RedisBudget::connect(&self).await?;
-        let health = Health::new(std::time::Duration::from_millis(self.probe_interval_ms));
-        let redis_url = trestle_redis::redacted(&self.redis_url);
-        if let Some(trouble) = trouble {
-            health.failed(Instant::now());
-            telemetry::redis_outage_began(&redis_url, self.fallback_instances, &trouble);
-        }
-        Ok(Budgets {
-            inner: Arc::new(Inner {
-                redis,
-                local: Local::new(self.fallback_max_queued),
-                health,
-                redis_url,
-                flushing: AtomicBool::new(false),
-                options: self,
-            }),
-        })
-    }
-}
 
 /// Monthly budgets of every company. Cheap to clone; clones share the connection, the outage
 /// state and the fallback.
@@ -155,7 +137,7 @@ impl std::fmt::Debug for Budgets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Budgets")
             .field("redis_url", &self.inner.redis_url)
-            .field("key_prefix", &self.inner.options.key_prefix)
+            .field("key_prefix", &self.inner.key_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -168,13 +150,56 @@ struct Inner {
     redis_url: String,
     /// Whether a task is sending queued completions to Redis.
     flushing: AtomicBool,
+    /// The shared Redis key prefix.
+    key_prefix: String,
+    fallback_instances: u32,
+    /// Each tier's monthly allowance, from the tier table.
+    tier_limits: PerTier<MonthlyLimits>,
     options: BudgetOptions,
 }
 
+impl Inner {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            key_prefix: &self.key_prefix,
+            options: &self.options,
+        }
+    }
+}
+
 impl Budgets {
-    /// The tier's configured limits (starter's for `Unknown`) with the company's overrides.
+    /// Budgets on `redis` (the shared connection; its options say where keys go, how long a
+    /// call may wait and how the fallback shares limits) with `tiers`' monthly allowances.
+    /// Fails only for invalid options; a Redis that is not connected means the handle starts
+    /// in fallback. Needs a Tokio runtime.
+    pub fn new(redis: Redis, tiers: &TierTable, options: BudgetOptions) -> Result<Budgets, Error> {
+        options.validate()?;
+        tiers.validate()?;
+        let health = Health::new(redis.probe_interval());
+        let redis_url = redis.redacted_url().to_owned();
+        let fallback_instances = redis.options().fallback_instances;
+        if !redis.is_connected() {
+            health.failed(now());
+            telemetry::redis_outage_began(&redis_url, fallback_instances, &Trouble::NotConnected);
+        }
+        Ok(Budgets {
+            inner: Arc::new(Inner {
+                key_prefix: redis.options().key_prefix.clone(),
+                redis: RedisBudget::new(redis),
+                local: Local::new(options.fallback_max_queued),
+                health,
+                redis_url,
+                flushing: AtomicBool::new(false),
+                fallback_instances,
+                tier_limits: limits::tier_limits(tiers),
+                options,
+            }),
+        })
+    }
+
+    /// The tier's limits in the tier table with the company's overrides.
     pub fn limits_for(&self, tier: Tier, overrides: &Overrides) -> MonthlyLimits {
-        self.inner.options.tier_defaults.limits_for(tier, overrides)
+        limits::limits_for(&self.inner.tier_limits, tier, overrides)
     }
 
     /// Holds one query and `estimate_micro_usd` of `company_id`'s `month` if both fit under
@@ -215,7 +240,7 @@ impl Budgets {
                 source,
             }
         };
-        let call = Call::reserve(&inner.options, company_id, month, id, limits, estimate);
+        let call = Call::reserve(&inner.scope(), company_id, month, id, limits, estimate);
         let outcome = match self.redis(&call).await {
             Some(reply) => {
                 inner.local.saw(company_id, month, reply.usage);
@@ -236,7 +261,7 @@ impl Budgets {
             }
             None => {
                 let share = Share {
-                    instances: inner.options.fallback_instances,
+                    instances: inner.fallback_instances,
                     unseen_percent: inner.options.fallback_unseen_percent,
                 };
                 match inner
@@ -276,7 +301,7 @@ impl Budgets {
     /// `company_id`'s `month` as Redis holds it, after reclaiming expired holds. Fails if Redis
     /// does not answer (there is no shared truth to give).
     pub async fn usage(&self, company_id: Uuid, month: Month) -> Result<Usage, Error> {
-        let call = Call::peek(&self.inner.options, company_id, month);
+        let call = Call::peek(&self.inner.scope(), company_id, month);
         match self.redis(&call).await {
             Some(reply) => {
                 self.inner.local.saw(company_id, month, reply.usage);
@@ -317,7 +342,7 @@ impl Budgets {
         actual: Option<i64>,
     ) -> Option<Completion> {
         let inner = &self.inner;
-        let call = Call::complete(&inner.options, reservation, actual);
+        let call = Call::complete(&inner.scope(), reservation, actual);
         let reply = self.redis(&call).await?;
         inner
             .local
@@ -338,12 +363,12 @@ impl Budgets {
     /// Redis did not answer.
     async fn redis(&self, call: &Call) -> Option<Reply> {
         let inner = &self.inner;
-        if !inner.health.should_try_redis(Instant::now()) {
+        if !inner.health.should_try_redis(now()) {
             return None;
         }
         match inner.redis.run(call).await {
             Ok(reply) => {
-                if let Some(outage) = inner.health.succeeded(Instant::now()) {
+                if let Some(outage) = inner.health.succeeded(now()) {
                     inner.local.outage_ended();
                     telemetry::redis_outage_ended(&inner.redis_url, outage);
                 }
@@ -354,8 +379,8 @@ impl Budgets {
                 Some(reply)
             }
             Err(trouble) => {
-                if inner.health.failed(Instant::now()) {
-                    let instances = inner.options.fallback_instances;
+                if inner.health.failed(now()) {
+                    let instances = inner.fallback_instances;
                     telemetry::redis_outage_began(&inner.redis_url, instances, &trouble);
                 }
                 None

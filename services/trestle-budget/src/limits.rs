@@ -1,8 +1,8 @@
-//! What a company may use in a month: [`MonthlyLimits`], the tier defaults, per-company
-//! [`Overrides`], and the [`Month`] a budget belongs to.
+//! What a company may use in a month: [`MonthlyLimits`], each tier's (from the tier table),
+//! per-company [`Overrides`], and the [`Month`] a budget belongs to.
 
 use serde::{Deserialize, Serialize};
-use trestle_events::Tier;
+use trestle_tiers::{PerTier, Tier, TierSettings, TierTable};
 
 use crate::error::Error;
 
@@ -11,11 +11,11 @@ use crate::error::Error;
 #[serde(deny_unknown_fields)]
 pub struct MonthlyLimits {
     /// AI queries (provider calls) per month. In configuration a number or `"unlimited"`.
-    #[serde(with = "unlimited")]
+    #[serde(with = "trestle_tiers::unlimited")]
     pub queries: Option<u64>,
     /// AI cost per month in micro-USD (1 USD = 1,000,000). In configuration a number or
     /// `"unlimited"`.
-    #[serde(with = "unlimited")]
+    #[serde(with = "trestle_tiers::unlimited")]
     pub cost_micro_usd: Option<i64>,
     /// The tier these limits came from, for the refusal message; `None` for limits built by
     /// hand. Not configuration.
@@ -37,99 +37,40 @@ impl MonthlyLimits {
     pub const UNLIMITED: MonthlyLimits = MonthlyLimits::new(None, None);
 }
 
-/// Micro-USD in one US dollar.
-pub const MICRO_USD_PER_USD: i64 = 1_000_000;
-
-/// Default monthly query limits are this many queries per dollar of the tier's AI cost limit.
-///
-/// The seed's average company makes 12,000 AI queries a month (8 users × 50 a day) and is sold
-/// the professional tier ($50 of AI a month): 240 queries per dollar. Scaling every tier by the
-/// same ratio keeps the two limits consistent (a company reaches both at about the same time if
-/// its queries cost what the average company's do), and leaves the cost limit as the one that
-/// protects the margin: the query limit only stops a runaway loop of cheap queries.
-pub const DEFAULT_QUERIES_PER_USD: u64 = 240;
-
-/// The tier's default limits:
-///
-/// | tier | AI cost / month (seed's tier table) | queries / month (240 per dollar) |
-/// |---|---|---|
-/// | starter | $20 | 4,800 |
-/// | professional | $50 | 12,000 (the seed's average company) |
-/// | premium | $80 | 19,200 |
-/// | enterprise | $150 | 36,000 |
-///
-/// `Tier::Unknown` (a tier a newer schema added) gets the starter limits: the safe side until
-/// this build learns the tier.
-pub fn tier_default(tier: Tier) -> MonthlyLimits {
-    let usd: i64 = match tier {
-        Tier::Starter | Tier::Unknown => 20,
-        Tier::Professional => 50,
-        Tier::Premium => 80,
-        Tier::Enterprise => 150,
-    };
-    MonthlyLimits {
-        queries: Some(usd.unsigned_abs() * DEFAULT_QUERIES_PER_USD),
-        cost_micro_usd: Some(usd * MICRO_USD_PER_USD),
-        tier: Some(tier),
-    }
-}
-
-/// The default limits of every tier, configurable. `Tier::Unknown` uses `starter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TierDefaults {
-    /// Default [`tier_default`]`(Starter)`: 4,800 queries, $20.
-    pub starter: MonthlyLimits,
-    /// Default 12,000 queries, $50.
-    pub professional: MonthlyLimits,
-    /// Default 19,200 queries, $80.
-    pub premium: MonthlyLimits,
-    /// Default 36,000 queries, $150.
-    pub enterprise: MonthlyLimits,
-}
-
-impl Default for TierDefaults {
-    fn default() -> Self {
-        TierDefaults {
-            starter: tier_default(Tier::Starter),
-            professional: tier_default(Tier::Professional),
-            premium: tier_default(Tier::Premium),
-            enterprise: tier_default(Tier::Enterprise),
-        }
-    }
-}
-
-impl TierDefaults {
-    /// The tier's limits (starter's for `Unknown`) with `overrides` applied.
-    pub fn limits_for(&self, tier: Tier, overrides: &Overrides) -> MonthlyLimits {
-        let defaults = match tier {
-            Tier::Starter | Tier::Unknown => self.starter,
-            Tier::Professional => self.professional,
-            Tier::Premium => self.premium,
-            Tier::Enterprise => self.enterprise,
-        };
+impl MonthlyLimits {
+    /// The monthly allowance `settings` include for `tier`.
+    pub fn included(tier: Tier, settings: &TierSettings) -> MonthlyLimits {
         MonthlyLimits {
-            queries: overrides.queries.unwrap_or(defaults.queries),
-            cost_micro_usd: overrides.cost_micro_usd.unwrap_or(defaults.cost_micro_usd),
+            queries: settings.included_queries_per_month,
+            cost_micro_usd: settings.included_cost_micro_usd_per_month,
             tier: Some(tier),
         }
     }
+}
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        for (field, limits) in [
-            ("tier_defaults.starter", self.starter),
-            ("tier_defaults.professional", self.professional),
-            ("tier_defaults.premium", self.premium),
-            ("tier_defaults.enterprise", self.enterprise),
-        ] {
-            if limits.cost_micro_usd.is_some_and(|c| c < 0) {
-                return Err(Error::InvalidOption {
-                    field,
-                    reason: "cost_micro_usd must not be negative".into(),
-                });
-            }
-        }
-        Ok(())
+/// The seed's monthly allowance of `tier` (`trestle_tiers::TierSettings::default_for`): AI
+/// cost $20 / $50 / $80 / $150 and 240 queries per dollar of it, 4,800 / 12,000 / 19,200 /
+/// 36,000.
+pub fn tier_default(tier: Tier) -> MonthlyLimits {
+    MonthlyLimits::included(tier, &TierSettings::default_for(tier))
+}
+
+/// Every tier's monthly limits, as `table` includes them.
+pub(crate) fn tier_limits(table: &TierTable) -> PerTier<MonthlyLimits> {
+    PerTier::from_fn(|tier| MonthlyLimits::included(tier, table.get(tier)))
+}
+
+/// The tier's limits with `overrides` applied, field by field.
+pub(crate) fn limits_for(
+    tiers: &PerTier<MonthlyLimits>,
+    tier: Tier,
+    overrides: &Overrides,
+) -> MonthlyLimits {
+    let defaults = tiers.get(tier);
+    MonthlyLimits {
+        queries: overrides.queries.unwrap_or(defaults.queries),
+        cost_micro_usd: overrides.cost_micro_usd.unwrap_or(defaults.cost_micro_usd),
+        tier: Some(tier),
     }
 }
 
@@ -195,50 +136,13 @@ impl std::fmt::Display for Month {
     }
 }
 
-/// Serde for an optional limit: a number, or the string `"unlimited"` for `None`. A missing
-/// field is an error, so a config that forgets a limit does not silently lift it.
-mod unlimited {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    const WORD: &str = "unlimited";
-
-    pub(super) fn serialize<S: Serializer, T: Serialize>(
-        value: &Option<T>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(limit) => limit.serialize(serializer),
-            None => serializer.serialize_str(WORD),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<Option<T>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Cap<T> {
-            Limit(T),
-            Word(String),
-        }
-        match Cap::<T>::deserialize(deserializer)? {
-            Cap::Limit(limit) => Ok(Some(limit)),
-            Cap::Word(word) if word == WORD => Ok(None),
-            Cap::Word(word) => Err(D::Error::custom(format!(
-                "expected a non-negative number or \"{WORD}\", got {word:?}"
-            ))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tier_defaults_follow_the_seed_cost_table_at_240_queries_per_dollar() {
-        let defaults = TierDefaults::default();
+        let defaults = tier_limits(&TierTable::default());
         let none = Overrides::default();
         for (tier, queries, usd) in [
             (Tier::Starter, 4_800, 20),
@@ -246,38 +150,41 @@ mod tests {
             (Tier::Premium, 19_200, 80),
             (Tier::Enterprise, 36_000, 150),
         ] {
-            assert_eq!(
-                defaults.limits_for(tier, &none),
-                MonthlyLimits {
-                    queries: Some(queries),
-                    cost_micro_usd: Some(usd * 1_000_000),
-                    tier: Some(tier),
-                }
-            );
+            let expected = MonthlyLimits {
+                queries: Some(queries),
+                cost_micro_usd: Some(usd * 1_000_000),
+                tier: Some(tier),
+            };
+            assert_eq!(limits_for(&defaults, tier, &none), expected);
+            assert_eq!(tier_default(tier), expected);
         }
     }
 
     #[test]
-    fn unknown_tier_gets_the_starter_limits() {
-        let limits = TierDefaults::default().limits_for(Tier::Unknown, &Overrides::default());
-        assert_eq!(limits.queries, Some(4_800));
-        assert_eq!(limits.cost_micro_usd, Some(20_000_000));
+    fn the_tier_table_sets_the_limits() {
+        let mut table = TierTable::default();
+        table.get_mut(Tier::Starter).included_queries_per_month = None;
+        table
+            .get_mut(Tier::Starter)
+            .included_cost_micro_usd_per_month = Some(7);
+        let limits = limits_for(&tier_limits(&table), Tier::Starter, &Overrides::default());
+        assert_eq!((limits.queries, limits.cost_micro_usd), (None, Some(7)));
     }
 
     #[test]
     fn overrides_beat_tier_defaults_field_by_field() {
-        let defaults = TierDefaults::default();
+        let defaults = tier_limits(&TierTable::default());
         let overrides = Overrides {
             queries: Some(None),
             cost_micro_usd: Some(Some(7)),
         };
-        let limits = defaults.limits_for(Tier::Premium, &overrides);
+        let limits = limits_for(&defaults, Tier::Premium, &overrides);
         assert_eq!((limits.queries, limits.cost_micro_usd), (None, Some(7)));
         let only_queries = Overrides {
             queries: Some(Some(3)),
             ..Overrides::default()
         };
-        let limits = defaults.limits_for(Tier::Premium, &only_queries);
+        let limits = limits_for(&defaults, Tier::Premium, &only_queries);
         assert_eq!(
             (limits.queries, limits.cost_micro_usd),
             (Some(3), Some(80_000_000))

@@ -1,35 +1,20 @@
-//! [`BudgetOptions`]: how budgets reach Redis, how long holds live, what happens when Redis
-//! does not answer, and the tier defaults.
+//! [`BudgetOptions`]: how long holds live and what happens when Redis does not answer. Where
+//! Redis is, how long a call may wait and how many instances share the limits are the shared
+//! [`RedisOptions`](trestle_redis::RedisOptions); each tier's monthly allowance is the tier
+//! table's (`trestle_tiers::TierTable`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::limits::TierDefaults;
 
 /// A month is at most 31 days; a budget's keys must outlive the month they count.
 const LONGEST_MONTH_MS: u64 = 31 * 24 * 3_600_000;
 
-/// Configuration of [`Budgets`](crate::Budgets). Defaults match the local stack
-/// (`compose/stack up`); build one with [`BudgetOptions::build`](crate::BudgetOptions::build).
+/// Configuration of [`Budgets`](crate::Budgets); build one with
+/// [`Budgets::new`](crate::Budgets::new).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetOptions {
-    /// Redis shared by every engine instance of the region. Default `redis://127.0.0.1:16379`.
-    pub redis_url: String,
-    /// Prepended to every key; a company's month is `{key_prefix}budget:{company_id}:{YYYY-MM}`.
-    /// Default `trestle:`. Tests use a unique prefix each.
-    pub key_prefix: String,
-    /// Longest a call waits for Redis before the fallback answers. Default 50.
-    pub timeout_ms: u64,
-    /// Longest [`build`](BudgetOptions::build) waits for the first connection, and the TCP
-    /// connect timeout. Redis being down at start-up is not an error. Default 1000.
-    pub connect_timeout_ms: u64,
-    /// During an outage, at most one call per this interval tries Redis; also the longest pause
-    /// between reconnection attempts. Default 1000.
-    pub probe_interval_ms: u64,
-    /// How many engine instances share the budgets. During an outage each instance grants
-    /// `1 / fallback_instances` of what is left on its own. Default 1.
-    pub fallback_instances: u32,
     /// During an outage, a company this instance has not seen in Redis this month counts as
     /// having this percentage of its limits left (then divided by `fallback_instances`).
     /// Default 10.
@@ -48,57 +33,26 @@ pub struct BudgetOptions {
     /// A month's keys expire this long after their last write, so old months vanish. More than
     /// 31 days. Default 3,456,000,000 (40 days).
     pub month_key_ttl_ms: u64,
-    /// Default limits per tier; see [`tier_default`](crate::tier_default).
-    pub tier_defaults: TierDefaults,
 }
 
 impl Default for BudgetOptions {
     fn default() -> Self {
         BudgetOptions {
-            redis_url: "redis://127.0.0.1:16379".into(),
-            key_prefix: "trestle:".into(),
-            timeout_ms: 50,
-            connect_timeout_ms: 1000,
-            probe_interval_ms: 1000,
-            fallback_instances: 1,
             fallback_unseen_percent: 10,
             fallback_max_queued: 100_000,
             reservation_ttl_ms: 120_000,
             settle_window_ms: 3_600_000,
             month_key_ttl_ms: 40 * 24 * 3_600_000,
-            tier_defaults: TierDefaults::default(),
         }
     }
 }
 
 impl BudgetOptions {
-    /// How the connection reaches Redis (options validated first).
-    pub(crate) fn redis_settings(&self) -> trestle_redis::Settings {
-        trestle_redis::Settings::from_ms(
-            &self.redis_url,
-            self.timeout_ms,
-            self.connect_timeout_ms,
-            self.probe_interval_ms,
-        )
-    }
-
     /// Checks every field that a connection attempt would not.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let invalid = |field, reason: String| Err(Error::InvalidOption { field, reason });
-        let positive = [
-            ("timeout_ms", self.timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("probe_interval_ms", self.probe_interval_ms),
-            ("fallback_instances", u64::from(self.fallback_instances)),
-            ("reservation_ttl_ms", self.reservation_ttl_ms),
-        ];
-        for (field, value) in positive {
-            if value == 0 {
-                return invalid(field, "must be at least 1".into());
-            }
-        }
-        if u32::try_from(self.probe_interval_ms).is_err() {
-            return invalid("probe_interval_ms", format!("must be at most {}", u32::MAX));
+        if self.reservation_ttl_ms == 0 {
+            return invalid("reservation_ttl_ms", "must be at least 1".into());
         }
         if self.fallback_unseen_percent > 100 {
             return invalid("fallback_unseen_percent", "must be at most 100".into());
@@ -128,7 +82,7 @@ impl BudgetOptions {
                 return invalid(field, format!("must be at most {}", 1u64 << 40));
             }
         }
-        self.tier_defaults.validate()
+        Ok(())
     }
 }
 
@@ -146,10 +100,10 @@ mod tests {
         let cases = [
             (
                 BudgetOptions {
-                    fallback_instances: 0,
+                    reservation_ttl_ms: 0,
                     ..Default::default()
                 },
-                "fallback_instances",
+                "reservation_ttl_ms",
             ),
             (
                 BudgetOptions {
@@ -179,21 +133,20 @@ mod tests {
                 other => panic!("{field}: expected InvalidOption, got {other:?}"),
             }
         }
-        let mut negative = BudgetOptions::default();
-        negative.tier_defaults.premium.cost_micro_usd = Some(-1);
-        assert!(negative.validate().is_err());
     }
 
     #[test]
     fn a_typo_in_the_config_stops_start_up() {
         let typo = r#"{"reservation_ttl": 5}"#;
         assert!(serde_json::from_str::<BudgetOptions>(typo).is_err());
-        let partial: BudgetOptions = serde_json::from_str(
-            r#"{"tier_defaults": {"enterprise": {"queries": "unlimited", "cost_micro_usd": 1}}}"#,
-        )
-        .unwrap();
-        assert_eq!(partial.tier_defaults.enterprise.queries, None);
-        assert_eq!(partial.tier_defaults.starter.queries, Some(4_800));
+        let partial: BudgetOptions =
+            serde_json::from_str(r#"{"fallback_unseen_percent": 5}"#).unwrap();
+        assert_eq!(partial.fallback_unseen_percent, 5);
         assert_eq!(partial.reservation_ttl_ms, 120_000);
+        let moved = r#"{"redis_url": "redis://elsewhere:6379"}"#;
+        assert!(
+            serde_json::from_str::<BudgetOptions>(moved).is_err(),
+            "Redis settings live in the one [redis] section"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! What callers get back: a [`Reservation`] or a [`Refused`], a [`Completion`], a [`Usage`].
 
 use serde::{Deserialize, Serialize};
-use trestle_events::Tier;
+use trestle_tiers::Tier;
 use uuid::Uuid;
 
 use crate::limits::Month;

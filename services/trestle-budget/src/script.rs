@@ -41,9 +41,20 @@ pub(crate) fn month_key(prefix: &str, company_id: Uuid, month: Month) -> String 
     format!("{prefix}budget:{}:{month}", company_id.hyphenated())
 }
 
+/// Where a budget's keys live and how long they are kept: the shared Redis key prefix and the
+/// budget's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub(crate) key_prefix: &'a str,
+    pub(crate) options: &'a BudgetOptions,
+}
+
 impl Call {
-    fn new(op: Op, options: &BudgetOptions, company_id: Uuid, month: Month) -> Call {
-        let hash = month_key(&options.key_prefix, company_id, month);
+    fn new(op: Op, scope: &Scope<'_>, company_id: Uuid, month: Month) -> Call {
+        let (options, hash) = (
+            scope.options,
+            month_key(scope.key_prefix, company_id, month),
+        );
         Call {
             op,
             keys: [hash.clone(), format!("{hash}:open"), format!("{hash}:done")],
@@ -58,14 +69,14 @@ impl Call {
 
     /// Holds one query and `estimate` micro-USD if both fit under `limits`.
     pub(crate) fn reserve(
-        options: &BudgetOptions,
+        scope: &Scope<'_>,
         company_id: Uuid,
         month: Month,
         id: Uuid,
         limits: MonthlyLimits,
         estimate_micro_usd: i64,
     ) -> Call {
-        let mut call = Call::new(Op::Reserve, options, company_id, month);
+        let mut call = Call::new(Op::Reserve, scope, company_id, month);
         let queries = limits
             .queries
             .map_or(-1, |q| i64::try_from(q).unwrap_or(i64::MAX));
@@ -80,7 +91,7 @@ impl Call {
 
     /// Settles (`actual` spent) or, with `None`, releases a reservation.
     pub(crate) fn complete(
-        options: &BudgetOptions,
+        scope: &Scope<'_>,
         reservation: &Reservation,
         actual_micro_usd: Option<i64>,
     ) -> Call {
@@ -89,7 +100,7 @@ impl Call {
         } else {
             Op::Release
         };
-        let mut call = Call::new(op, options, reservation.company_id, reservation.month);
+        let mut call = Call::new(op, scope, reservation.company_id, reservation.month);
         call.args.extend([
             reservation.id.simple().to_string(),
             reservation.estimate_micro_usd.to_string(),
@@ -100,8 +111,8 @@ impl Call {
     }
 
     /// Reads the usage (reclaiming expired holds first).
-    pub(crate) fn peek(options: &BudgetOptions, company_id: Uuid, month: Month) -> Call {
-        Call::new(Op::Peek, options, company_id, month)
+    pub(crate) fn peek(scope: &Scope<'_>, company_id: Uuid, month: Month) -> Call {
+        Call::new(Op::Peek, scope, company_id, month)
     }
 }
 
@@ -172,11 +183,12 @@ mod tests {
     fn keys_are_per_company_and_month_under_the_prefix() {
         let company = Uuid::from_u128(0x1234);
         let month = Month::new(2025, 7).unwrap();
-        let options = BudgetOptions {
-            key_prefix: "p:".into(),
-            ..BudgetOptions::default()
+        let options = BudgetOptions::default();
+        let scope = Scope {
+            key_prefix: "p:",
+            options: &options,
         };
-        let call = Call::peek(&options, company, month);
+        let call = Call::peek(&scope, company, month);
         let hash = "p:budget:00000000-0000-0000-0000-000000001234:2025-07";
         assert_eq!(
             call.keys,
@@ -192,8 +204,12 @@ mod tests {
     #[test]
     fn passes_unlimited_as_minus_one() {
         let options = BudgetOptions::default();
+        let scope = Scope {
+            key_prefix: "t:",
+            options: &options,
+        };
         let call = Call::reserve(
-            &options,
+            &scope,
             Uuid::nil(),
             Month::new(2025, 1).unwrap(),
             Uuid::nil(),

@@ -1,25 +1,15 @@
-//! Typed telemetry: each function logs (where an operator cares) and counts.
-//!
-//! The metric names are defined here, in one place, until they move to
-//! `trestle_telemetry::names` with the others (that crate was not to be edited when this one was
-//! written). Labels are bounded: never a company id.
+//! Typed telemetry: each function logs (where an operator cares) and counts. Labels are
+//! bounded: never a company id.
 
-/// The metric names this crate emits.
+/// The metric names this crate emits (defined with all others in `trestle_telemetry::names`).
 pub mod names {
-    /// Reservations, labelled `source` (`redis` | `local_fallback`) and `outcome` (`granted` |
-    /// `refused_queries` | `refused_cost`).
-    pub const RESERVATIONS_TOTAL: &str = "trestle_budget_reservations_total";
-    /// Settles and releases, labelled `kind` (`settle` | `release`) and `outcome` (`applied` |
-    /// `already_done` | `too_late` | `queued`).
-    pub const COMPLETIONS_TOTAL: &str = "trestle_budget_completions_total";
-    /// Reservations never settled or released whose hold Redis reclaimed after
-    /// `reservation_ttl_ms` (a caller crashed mid-call).
-    pub const RESERVATIONS_RECLAIMED_TOTAL: &str = "trestle_budget_reservations_reclaimed_total";
-    /// Redis outages as a budget handle saw them: counted once when one begins.
-    pub const REDIS_OUTAGES_TOTAL: &str = "trestle_budget_redis_outages_total";
-    /// Settles and releases queued during an outage and dropped because the queue was full:
-    /// their spend never reaches Redis.
-    pub const QUEUED_DROPPED_TOTAL: &str = "trestle_budget_queued_dropped_total";
+    pub use trestle_telemetry::names::{
+        BUDGET_COMPLETIONS_TOTAL as COMPLETIONS_TOTAL,
+        BUDGET_QUEUED_DROPPED_TOTAL as QUEUED_DROPPED_TOTAL,
+        BUDGET_REDIS_OUTAGES_TOTAL as REDIS_OUTAGES_TOTAL,
+        BUDGET_RESERVATIONS_RECLAIMED_TOTAL as RESERVATIONS_RECLAIMED_TOTAL,
+        BUDGET_RESERVATIONS_TOTAL as RESERVATIONS_TOTAL,
+    };
 }
 
 use std::fmt::Display;

@@ -1,6 +1,7 @@
 //! Provider chains: which providers serve a request kind, in order, how each is metered, and
 //! the cheaper step the noisy-neighbour ladder degrades to.
 
+use crate::error::ConfigError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -157,19 +158,21 @@ impl Chains {
     }
 
     /// Start-up check: every chain names a provider and a known meter.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (kind, chain) in &self.0 {
+            let invalid = |reason| {
+                let kind = kind.clone();
+                Err(ConfigError::Chain { kind, reason })
+            };
             if !matches!(kind.parse::<AiRequestKind>(), Ok(k) if k != AiRequestKind::Unknown) {
-                return Err(format!("chains.{kind}: not a request kind"));
+                return invalid("not a request kind");
             }
             if chain.steps.is_empty() {
-                return Err(format!("chains.{kind}: needs at least one step"));
+                return invalid("needs at least one step");
             }
             for step in chain.steps.iter().chain(&chain.degrade_to) {
                 if step.provider.is_empty() || step.meter == Meter::Unknown {
-                    return Err(format!(
-                        "chains.{kind}: every step needs a provider and a known meter"
-                    ));
+                    return invalid("every step needs a provider and a known meter");
                 }
             }
         }
@@ -199,6 +202,10 @@ mod tests {
     fn a_chain_for_an_unknown_kind_is_refused() {
         let mut chains = Chains::default();
         chains.0.insert("poetry".into(), chains.0["chat"].clone());
-        assert!(chains.validate().unwrap_err().contains("chains.poetry"));
+        assert!(chains
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("chains.poetry"));
     }
 }

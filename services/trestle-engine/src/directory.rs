@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use trestle_events::{Event, PriceBookPublished, Region, Tier};
+use trestle_events::{Event, PriceBookPublished, Region};
+use trestle_tiers::Tier;
 use uuid::Uuid;
 
 use crate::pricing::PriceBook;
@@ -96,8 +97,9 @@ impl Directory {
                 let entry = tenants
                     .entry(e.meta.company_id)
                     .or_insert_with(|| (*self.default).clone());
-                if e.tier != Tier::Unknown {
-                    entry.tier = e.tier;
+                // A tier this build does not know keeps what the company had.
+                if e.tier != trestle_events::Tier::Unknown {
+                    entry.tier = e.tier.into();
                 }
                 if e.region != Region::Unknown {
                     entry.region = e.region;
@@ -272,7 +274,7 @@ mod tests {
         directory.apply(&Event::CompanyRegistered(CompanyRegistered {
             meta: Meta::root(company),
             name: "Acme".into(),
-            tier: Tier::Enterprise,
+            tier: trestle_events::Tier::Enterprise,
             country: "DE".into(),
             region: Region::Eu,
         }));

@@ -23,7 +23,7 @@ pub enum Error {
     #[error("scheduler options: {0}")]
     Scheduler(#[source] trestle_scheduler::Error),
     #[error("invalid engine configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     #[error("starting the {what}: {source}")]
     RateLimit {
         what: &'static str,
@@ -34,6 +34,23 @@ pub enum Error {
     CostLimits(#[source] trestle_budget::Error),
     #[error("circuit breaker options: {0}")]
     Breakers(#[source] trestle_breaker::Error),
-    #[error("connecting the response cache: {0}")]
-    Cache(#[source] fred::error::Error),
+    #[error("connecting to Redis: {0}")]
+    Redis(#[source] trestle_redis::Error),
+}
+
+/// What is wrong with an [`EngineConfig`](crate::EngineConfig); each names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A provider chain is unusable.
+    #[error("chains.{kind}: {reason}")]
+    Chain { kind: String, reason: &'static str },
+    /// A field has a value the engine cannot work with.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The tier table is invalid.
+    #[error("tiers: {0}")]
+    Tiers(#[from] trestle_tiers::Error),
+    /// The `[redis]` section is invalid.
+    #[error("redis: {0}")]
+    Redis(#[from] trestle_redis::Error),
 }

@@ -32,7 +32,7 @@ mod worker;
 pub use cache::{CacheOptions, ResponseCache};
 pub use chains::{Chain, Chains, Step};
 pub use directory::{Directory, Tenant};
-pub use error::Error;
+pub use error::{ConfigError, Error};
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
 pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
@@ -84,10 +84,15 @@ pub struct EngineConfig {
     /// `fair` (default); `fifo` and `partition_order` are baselines for benchmarks (only with
     /// the `bench` feature).
     pub dispatch: DispatchMode,
-    /// Weights, caps and buffer bounds of the fair scheduler; `max_in_flight` is the number of
-    /// provider calls in flight at once.
+    /// Buffer bounds of the fair scheduler; `max_in_flight` is the number of provider calls in
+    /// flight at once. Its weights and per-company caps are the tier table's.
     pub scheduler: SchedulerOptions,
     pub ladder: LadderOptions,
+    /// What each tier gets: rate limit, scheduler weight and in-flight cap, monthly allowance.
+    pub tiers: trestle_tiers::TierTable,
+    /// The region's Redis, one connection shared by the rate limits, the monthly cost limits
+    /// and the response cache.
+    pub redis: trestle_redis::RedisOptions,
     /// The per-company rate limiter (Redis GCRA) of the ladder.
     pub rate_limit: trestle_ratelimit::RateLimitOptions,
     pub cache: CacheOptions,
@@ -118,6 +123,8 @@ impl Default for EngineConfig {
             dispatch: DispatchMode::Fair,
             scheduler: SchedulerOptions::default(),
             ladder: Default::default(),
+            tiers: Default::default(),
+            redis: Default::default(),
             rate_limit: Default::default(),
             cache: Default::default(),
             cost_limits: Default::default(),
@@ -132,21 +139,34 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// Start-up checks beyond what deserialization does.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            let reason = reason.to_owned();
+            Err(ConfigError::Invalid { field, reason })
+        };
         self.chains.validate()?;
+        self.tiers.validate()?;
+        self.redis.validate()?;
         if self.commit_interval_ms == 0 {
-            return Err("commit_interval_ms must be at least 1".into());
+            return invalid("commit_interval_ms", "must be at least 1");
         }
         if !(0.0..=1.0).contains(&self.ladder.degrade_fraction) {
-            return Err("ladder.degrade_fraction must be between 0 and 1".into());
+            return invalid("ladder.degrade_fraction", "must be between 0 and 1");
         }
         Ok(())
+    }
+
+    /// Whether anything uses Redis (the ladder's rate limits, the cost limits, the cache).
+    pub(crate) fn uses_redis(&self) -> bool {
+        self.ladder.enabled || self.cost_limits.enabled || self.cache.enabled
     }
 
     /// The scheduler options for the dispatch mode: the baselines put every record under one
     /// pseudo-company, so its cap is lifted to the global one.
     pub(crate) fn scheduler_options(&self) -> SchedulerOptions {
         let mut options = self.scheduler.clone();
+        options.weights = self.tiers.scheduler_weights();
+        options.max_in_flight_per_company = self.tiers.max_in_flight();
         if self.dispatch != DispatchMode::Fair {
             let all = options.max_in_flight as u32;
             options.max_in_flight_per_company.enterprise = all;

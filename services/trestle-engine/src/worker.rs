@@ -18,9 +18,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::unbounded_channel;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use trestle_breaker::Breakers;
+use trestle_breaker::Transition;
+use trestle_budget::Budgets;
 use trestle_kafka::{run_sessions, session_backoff, Shutdown};
+use trestle_ratelimit::RateLimiter;
 
 use self::session::Session;
 use crate::cache::ResponseCache;
@@ -33,10 +36,10 @@ use crate::{EngineConfig, Error};
 /// backoff. Needs the multi-threaded tokio runtime (the blocking transaction calls run in
 /// `block_in_place`).
 pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate()?;
     let directory = Directory::new(
         Tenant {
-            tier: trestle_events::Tier::Starter,
+            tier: trestle_tiers::Tier::Starter,
             region: config.region,
             cloud_project: config.default_cloud_project.clone(),
         },
@@ -48,37 +51,8 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
             Duration::from_millis(config.directory_catch_up_ms),
         )
         .await?;
-    let limiters = if config.ladder.enabled {
-        let starting = |what| move |source| Error::RateLimit { what, source };
-        let rate = config.rate_limit.clone().build().await;
-        let rate = rate.map_err(starting("rate limiter"))?;
-        let mut degraded = config.rate_limit.clone();
-        degraded.key_prefix.push_str("degraded:");
-        let degraded = degraded.build().await;
-        let degraded = degraded.map_err(starting("degrade allowance"))?;
-        Some(Limiters { rate, degraded })
-    } else {
-        None
-    };
-    let budgets = if config.cost_limits.enabled {
-        let budgets = config.cost_limits.budget.clone().build().await;
-        Some(budgets.map_err(Error::CostLimits)?)
-    } else {
-        None
-    };
     let (transitions_tx, transitions) = unbounded_channel();
-    let services = Arc::new(Services {
-        client: ProviderClient::new(config.provider.clone()),
-        directory: directory.clone(),
-        chains: config.chains.clone(),
-        breakers: Breakers::new(config.breakers.clone()).map_err(Error::Breakers)?,
-        limiters,
-        budgets,
-        overrides: config.cost_limits.overrides.clone(),
-        cache: ResponseCache::connect(config.cache.clone()).map_err(Error::Cache)?,
-        ladder: config.ladder.clone(),
-        transitions: transitions_tx,
-    });
+    let services = Arc::new(services(&config, &directory, transitions_tx).await?);
     // Sessions run one after another; each borrows the transitions for its lifetime.
     let transitions = &tokio::sync::Mutex::new(transitions);
     let (config, directory, services) = (&config, &directory, &services);
@@ -98,13 +72,50 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
     Ok(())
 }
 
-/// The scheduler's view of a tier; a tier this build does not know counts as a starter.
-fn scheduler_tier(tier: trestle_events::Tier) -> trestle_scheduler::Tier {
-    use trestle_events::Tier as T;
-    match tier {
-        T::Professional => trestle_scheduler::Tier::Professional,
-        T::Premium => trestle_scheduler::Tier::Premium,
-        T::Enterprise => trestle_scheduler::Tier::Enterprise,
-        T::Starter | T::Unknown => trestle_scheduler::Tier::Starter,
-    }
+/// What serving needs: one Redis connection (when anything uses it) shared by the rate
+/// limiters, the cost limits and the cache; the breakers; the provider client.
+async fn services(
+    config: &EngineConfig,
+    directory: &Directory,
+    transitions: UnboundedSender<Transition>,
+) -> Result<Services, Error> {
+    let redis = if config.uses_redis() {
+        Some(config.redis.connect().await.map_err(Error::Redis)?)
+    } else {
+        None
+    };
+    let limiters = match (&redis, config.ladder.enabled) {
+        (Some(redis), true) => {
+            let starting = |what| move |source| Error::RateLimit { what, source };
+            let rate = RateLimiter::new(redis.clone(), &config.tiers, config.rate_limit.clone());
+            let mut degraded = config.rate_limit.clone();
+            degraded.key_scope.push_str("degraded:");
+            let degraded = RateLimiter::new(redis.clone(), &config.tiers, degraded);
+            Some(Limiters {
+                rate: rate.map_err(starting("rate limiter"))?,
+                degraded: degraded.map_err(starting("degrade allowance"))?,
+            })
+        }
+        _ => None,
+    };
+    let budgets = match (&redis, config.cost_limits.enabled) {
+        (Some(redis), true) => {
+            let options = config.cost_limits.budget.clone();
+            let budgets = Budgets::new(redis.clone(), &config.tiers, options);
+            Some(budgets.map_err(Error::CostLimits)?)
+        }
+        _ => None,
+    };
+    Ok(Services {
+        client: ProviderClient::new(config.provider.clone()),
+        directory: directory.clone(),
+        chains: config.chains.clone(),
+        breakers: Breakers::new(config.breakers.clone()).map_err(Error::Breakers)?,
+        limiters,
+        budgets,
+        overrides: config.cost_limits.overrides.clone(),
+        cache: ResponseCache::new(redis, &config.cache),
+        ladder: config.ladder.clone(),
+        transitions,
+    })
 }

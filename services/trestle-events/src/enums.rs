@@ -92,6 +92,20 @@ avro_enum! {
     }
 }
 
+/// The one place that decides what a tier this build does not know gets: `Unknown` (a symbol a
+/// newer schema added) counts as [`trestle_tiers::Tier::Starter`], the least privileged, until
+/// this build learns the tier.
+impl From<Tier> for trestle_tiers::Tier {
+    fn from(tier: Tier) -> Self {
+        match tier {
+            Tier::Starter | Tier::Unknown => trestle_tiers::Tier::Starter,
+            Tier::Professional => trestle_tiers::Tier::Professional,
+            Tier::Premium => trestle_tiers::Tier::Premium,
+            Tier::Enterprise => trestle_tiers::Tier::Enterprise,
+        }
+    }
+}
+
 avro_enum! {
     /// Data-residency region.
     Region {
@@ -219,5 +233,23 @@ avro_enum! {
         Page = "page",
         /// Look during working hours.
         Warn = "warn",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tier;
+
+    #[test]
+    fn an_unknown_tier_counts_as_starter_and_the_others_keep_their_symbol() {
+        for &tier in Tier::ALL {
+            let converted = trestle_tiers::Tier::from(tier);
+            let expected = if tier == Tier::Unknown {
+                "starter"
+            } else {
+                tier.as_str()
+            };
+            assert_eq!(converted.as_str(), expected);
+        }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use trestle_ratelimit::{Limit, RateLimitOptions, Source};
+use trestle_ratelimit::{Limit, RateLimitOptions, RateLimiter, Source};
+use trestle_redis::RedisOptions;
+use trestle_tiers::TierTable;
 use uuid::Uuid;
 
 #[tokio::main]
@@ -15,12 +17,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(2000);
-    let options = RateLimitOptions {
+    let redis = RedisOptions {
         redis_url: trestle_testkit::redis_url(),
         key_prefix: format!("{}:", trestle_testkit::unique("latency")),
-        ..RateLimitOptions::default()
+        ..RedisOptions::default()
     };
-    let limiter = options.build().await?;
+    let limiter = RateLimiter::new(
+        redis.connect().await?,
+        &TierTable::default(),
+        RateLimitOptions::default(),
+    )?;
     // Companies rotate so both allowed and limited decisions are measured.
     let companies: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
     let limit = Limit::new(120, 20);

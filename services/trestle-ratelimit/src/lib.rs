@@ -5,10 +5,13 @@
 //! many engine instances serve it.
 //!
 //! ```no_run
-//! # async fn demo(company_id: uuid::Uuid) -> Result<(), trestle_ratelimit::Error> {
-//! use trestle_ratelimit::{Decision, RateLimitOptions, Tier};
+//! # async fn demo(company_id: uuid::Uuid) -> Result<(), Box<dyn std::error::Error>> {
+//! use trestle_ratelimit::{Decision, RateLimitOptions, RateLimiter, Tier};
+//! use trestle_redis::RedisOptions;
+//! use trestle_tiers::TierTable;
 //!
-//! let limiter = RateLimitOptions::default().build().await?;
+//! let redis = RedisOptions::default().connect().await?;
+//! let limiter = RateLimiter::new(redis, &TierTable::default(), RateLimitOptions::default())?;
 //! match limiter.check(company_id, limiter.tier_limit(Tier::Professional)).await {
 //!     Decision::Allowed { .. } => { /* serve it */ }
 //!     Decision::Limited { retry_after_ms, .. } => { /* next rung of the ladder */ }
@@ -18,8 +21,9 @@
 //!
 //! # Limits
 //!
-//! A [`Limit`] is a sustained rate (`per_minute`) and a `burst`. Tiers: starter 10, professional
-//! 30, premium 60, enterprise 120 per minute ([`tier_per_minute`]); their burst is
+//! A [`Limit`] is a sustained rate (`per_minute`) and a `burst`. A tier's rate is its
+//! `requests_per_minute` in the tier table (`trestle_tiers::TierTable`; defaults starter 10,
+//! professional 30, premium 60, enterprise 120), given to [`RateLimiter::new`]; its burst is
 //! `max(1, round(per_minute × burst_fraction))`, by default a sixth of a minute's worth (2, 5,
 //! 10, 20). Per-company overrides are just another [`Limit`] the caller passes. A fresh (or long
 //! idle) company may make exactly `burst` requests at one instant; after that one request per
@@ -29,7 +33,7 @@
 //!
 //! # The algorithm (GCRA) in words
 //!
-//! Redis keeps one number per company under `{key_prefix}rl:{company_id}`: its *theoretical
+//! Redis keeps one number per company under `{key_prefix}{key_scope}rl:{company_id}`: its *theoretical
 //! arrival time* (TAT), the instant at which the company would be back on schedule had each of
 //! its granted requests arrived exactly one interval after the previous one. The script, given
 //! the interval, the burst and the cost `n` of the request:
@@ -53,7 +57,7 @@
 //! # When Redis does not answer
 //!
 //! A decision never fails and never panics. If Redis cannot be reached, errs or takes longer than
-//! `timeout_ms` (default 50), the decision is made by a **local GCRA** in this instance's memory
+//! `timeout_ms` (default 50; these are the shared `trestle_redis::RedisOptions`), the decision is made by a **local GCRA** in this instance's memory
 //! with its share of the limit: the rate divided by `fallback_instances` and the burst divided
 //! likewise (rounded down, at least 1). [`Decision::source`] says which one decided. The outage is
 //! logged as a warning and counted in `trestle_ratelimit_redis_outages_total` once when it begins,
@@ -78,41 +82,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use error::Error;
-pub use limit::{tier_per_minute, Decision, Limit, Source, DEFAULT_BURST_FRACTION, RETRY_NEVER_MS};
+pub use limit::{Decision, Limit, Source, DEFAULT_BURST_FRACTION, RETRY_NEVER_MS};
 pub use options::RateLimitOptions;
 pub use telemetry::names;
-/// The subscription tier of the event contract.
-pub use trestle_events::Tier;
-use trestle_redis::Health;
+use trestle_redis::{Health, Redis, Trouble};
+/// The subscription tier (trestle-tiers; the event contract's converts into it).
+pub use trestle_tiers::Tier;
+use trestle_tiers::{PerTier, TierTable};
 use uuid::Uuid;
 
 use crate::gcra::{Params, Verdict};
 use crate::local::LocalGcra;
 use crate::redis::RedisGcra;
 
-impl RateLimitOptions {
-    /// Validates the options, creates the Redis client and waits up to `connect_timeout_ms` for
-    /// its first connection. Fails only for invalid options; an unreachable Redis means the
-    /// limiter starts in fallback and keeps reconnecting. Needs a Tokio runtime.
-    pub async fn build(self) -> Result<RateLimiter, Error> {
-        self.validate()?;
-        let (redis, trouble) = RedisGcra::connect(&self).await?;
-        let health = Health::new(std::time::Duration::from_millis(self.probe_interval_ms));
-        let redis_url = trestle_redis::redacted(&self.redis_url);
-        if let Some(trouble) = trouble {
-            health.failed(Instant::now());
-            telemetry::redis_outage_began(&redis_url, self.fallback_instances, &trouble);
-        }
-        Ok(RateLimiter {
-            inner: Arc::new(Inner {
-                redis,
-                local: LocalGcra::new(),
-                health,
-                redis_url,
-                options: self,
-            }),
-        })
-    }
+/// Now, on tokio's clock: the real one, or a test's paused one.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// Decides whether a company may make a request now. Cheap to clone; clones share the
@@ -126,7 +111,7 @@ impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
             .field("redis_url", &self.inner.redis_url)
-            .field("key_prefix", &self.inner.options.key_prefix)
+            .field("key_prefix", &self.inner.key_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -137,13 +122,49 @@ struct Inner {
     health: Health,
     /// For logs, password hidden.
     redis_url: String,
-    options: RateLimitOptions,
+    /// `{key_prefix}{key_scope}`.
+    key_prefix: String,
+    fallback_instances: u32,
+    /// Each tier's limit.
+    tier_limits: PerTier<Limit>,
 }
 
 impl RateLimiter {
-    /// The tier's limit with the configured `burst_fraction`.
+    /// A limiter on `redis` (the shared connection; its options say where keys go and how the
+    /// fallback shares limits) with `tiers`' rates. Fails only for invalid options; a Redis that
+    /// is not connected means the limiter starts in fallback.
+    pub fn new(
+        redis: Redis,
+        tiers: &TierTable,
+        options: RateLimitOptions,
+    ) -> Result<RateLimiter, Error> {
+        options.validate()?;
+        let health = Health::new(redis.probe_interval());
+        let redis_url = redis.redacted_url().to_owned();
+        let fallback_instances = redis.options().fallback_instances;
+        if !redis.is_connected() {
+            health.failed(now());
+            telemetry::redis_outage_began(&redis_url, fallback_instances, &Trouble::NotConnected);
+        }
+        let tier_limits = tiers
+            .requests_per_minute()
+            .map(|&rpm| Limit::with_burst_fraction(rpm, options.burst_fraction));
+        Ok(RateLimiter {
+            inner: Arc::new(Inner {
+                key_prefix: format!("{}{}", redis.options().key_prefix, options.key_scope),
+                redis: RedisGcra::new(redis),
+                local: LocalGcra::new(),
+                health,
+                redis_url,
+                fallback_instances,
+                tier_limits,
+            }),
+        })
+    }
+
+    /// The tier's limit: its rate in the tier table, with the configured `burst_fraction`.
     pub fn tier_limit(&self, tier: Tier) -> Limit {
-        Limit::for_tier(tier, self.inner.options.burst_fraction)
+        *self.inner.tier_limits.get(tier)
     }
 
     /// Decides one request of `company_id` under `limit`, and counts it if allowed.
@@ -156,25 +177,25 @@ impl RateLimiter {
     pub async fn check_n(&self, company_id: Uuid, limit: Limit, n: u32) -> Decision {
         let inner = &*self.inner;
         let params = Params::from_limit(limit);
-        if inner.health.should_try_redis(Instant::now()) {
-            let key = format!("{}rl:{}", inner.options.key_prefix, company_id.hyphenated());
+        if inner.health.should_try_redis(now()) {
+            let key = format!("{}rl:{}", inner.key_prefix, company_id.hyphenated());
             match inner.redis.decide(&key, params, n).await {
                 Ok(verdict) => {
-                    if let Some(outage) = inner.health.succeeded(Instant::now()) {
+                    if let Some(outage) = inner.health.succeeded(now()) {
                         inner.local.clear();
                         telemetry::redis_outage_ended(&inner.redis_url, outage);
                     }
                     return decision(verdict, Source::Redis);
                 }
                 Err(trouble) => {
-                    if inner.health.failed(Instant::now()) {
-                        let instances = inner.options.fallback_instances;
+                    if inner.health.failed(now()) {
+                        let instances = inner.fallback_instances;
                         telemetry::redis_outage_began(&inner.redis_url, instances, &trouble);
                     }
                 }
             }
         }
-        let share = params.share(inner.options.fallback_instances);
+        let share = params.share(inner.fallback_instances);
         decision(
             inner.local.decide(company_id, share, n),
             Source::LocalFallback,

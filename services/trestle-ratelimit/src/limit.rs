@@ -1,7 +1,5 @@
 //! What callers pass and get back: a [`Limit`], and the [`Decision`] with its [`Source`].
 
-use trestle_events::Tier;
-
 /// The default burst as a fraction of a minute's worth of requests.
 pub const DEFAULT_BURST_FRACTION: f64 = 1.0 / 6.0;
 
@@ -38,24 +36,6 @@ impl Limit {
             ((f64::from(per_minute) * burst_fraction).round() as u32).max(1)
         };
         Limit { per_minute, burst }
-    }
-
-    /// The tier's limit (see [`tier_per_minute`]) with the given burst fraction.
-    pub fn for_tier(tier: Tier, burst_fraction: f64) -> Limit {
-        Limit::with_burst_fraction(tier_per_minute(tier), burst_fraction)
-    }
-}
-
-/// Requests per minute of a tier: starter 10, professional 30, premium 60, enterprise 120.
-///
-/// `Tier::Unknown` (a tier a newer schema added) gets the starter rate: the safe side until this
-/// build learns the tier.
-pub fn tier_per_minute(tier: Tier) -> u32 {
-    match tier {
-        Tier::Starter | Tier::Unknown => 10,
-        Tier::Professional => 30,
-        Tier::Premium => 60,
-        Tier::Enterprise => 120,
     }
 }
 
@@ -105,18 +85,21 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trestle_tiers::Tier;
 
     #[test]
     fn default_bursts_are_a_sixth_of_a_minute() {
-        let bursts: Vec<(Tier, u32)> = [
-            Tier::Starter,
-            Tier::Professional,
-            Tier::Premium,
-            Tier::Enterprise,
-        ]
-        .into_iter()
-        .map(|t| (t, Limit::for_tier(t, DEFAULT_BURST_FRACTION).burst))
-        .collect();
+        let table = trestle_tiers::TierTable::default();
+        let bursts: Vec<(Tier, u32)> = Tier::ALL
+            .into_iter()
+            .map(|t| {
+                let per_minute = table.get(t).requests_per_minute;
+                (
+                    t,
+                    Limit::with_burst_fraction(per_minute, DEFAULT_BURST_FRACTION).burst,
+                )
+            })
+            .collect();
         assert_eq!(
             bursts,
             [
@@ -132,13 +115,5 @@ mod tests {
     fn burst_is_at_least_one_unless_the_rate_is_zero() {
         assert_eq!(Limit::with_burst_fraction(1, 0.01).burst, 1);
         assert_eq!(Limit::with_burst_fraction(0, 0.5).burst, 0);
-    }
-
-    #[test]
-    fn unknown_tier_gets_the_starter_rate() {
-        assert_eq!(
-            tier_per_minute(Tier::Unknown),
-            tier_per_minute(Tier::Starter)
-        );
     }
 }

@@ -1,33 +1,21 @@
-//! [`RateLimitOptions`]: how a limiter reaches Redis and what it does when Redis does not answer.
+//! [`RateLimitOptions`]: the rate limiter's own knobs. Where Redis is and what happens when it
+//! does not answer are the shared [`RedisOptions`](trestle_redis::RedisOptions); the rate of
+//! each tier is the tier table's (`trestle_tiers::TierTable`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::limit::DEFAULT_BURST_FRACTION;
 
-/// Configuration of a [`RateLimiter`](crate::RateLimiter). Defaults match the local stack
-/// (`compose/stack up`); build one with [`RateLimitOptions::build`].
+/// Configuration of a [`RateLimiter`](crate::RateLimiter); build one with
+/// [`RateLimiter::new`](crate::RateLimiter::new).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitOptions {
-    /// Redis shared by every engine instance of the region. Default `redis://127.0.0.1:16379`.
-    pub redis_url: String,
-    /// Prepended to every key; a company's key is `{key_prefix}rl:{company_id}`. Default
-    /// `trestle:`. Tests use a unique prefix each.
-    pub key_prefix: String,
-    /// Longest a decision waits for Redis before the local fallback decides. Default 50.
-    pub timeout_ms: u64,
-    /// Longest [`build`](RateLimitOptions::build) waits for the first connection, and the TCP
-    /// connect timeout. Redis being down at start-up is not an error: the limiter starts in
-    /// fallback. Default 1000.
-    pub connect_timeout_ms: u64,
-    /// During an outage, at most one decision per this interval tries Redis (the others go
-    /// straight to the fallback); also the longest pause between reconnection attempts.
-    /// Default 1000.
-    pub probe_interval_ms: u64,
-    /// How many engine instances share the limits. During an outage each instance allows
-    /// `1 / fallback_instances` of every limit on its own. Default 1.
-    pub fallback_instances: u32,
+    /// Inserted after the Redis `key_prefix`: a company's key is
+    /// `{key_prefix}{key_scope}rl:{company_id}`, so two limiters on one Redis (the engine's
+    /// rate limit and its degrade allowance, `degraded:`) keep apart. Default empty.
+    pub key_scope: String,
     /// Burst of the tier limits as a fraction of a minute's worth: `burst = max(1,
     /// round(per_minute × burst_fraction))`. Default 1/6 (starter 2, professional 5, premium 10,
     /// enterprise 20).
@@ -37,50 +25,15 @@ pub struct RateLimitOptions {
 impl Default for RateLimitOptions {
     fn default() -> Self {
         RateLimitOptions {
-            redis_url: "redis://127.0.0.1:16379".into(),
-            key_prefix: "trestle:".into(),
-            timeout_ms: 50,
-            connect_timeout_ms: 1000,
-            probe_interval_ms: 1000,
-            fallback_instances: 1,
+            key_scope: String::new(),
             burst_fraction: DEFAULT_BURST_FRACTION,
         }
     }
 }
 
 impl RateLimitOptions {
-    /// How the connection reaches Redis (options validated first).
-    pub(crate) fn redis_settings(&self) -> trestle_redis::Settings {
-        trestle_redis::Settings::from_ms(
-            &self.redis_url,
-            self.timeout_ms,
-            self.connect_timeout_ms,
-            self.probe_interval_ms,
-        )
-    }
-
-    /// Checks every field that a connection attempt would not.
+    /// Checks every field.
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let positive = [
-            ("timeout_ms", self.timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("probe_interval_ms", self.probe_interval_ms),
-            ("fallback_instances", u64::from(self.fallback_instances)),
-        ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(Error::InvalidOption {
-                    field,
-                    reason: "must be at least 1".into(),
-                });
-            }
-        }
-        if u32::try_from(self.probe_interval_ms).is_err() {
-            return Err(Error::InvalidOption {
-                field: "probe_interval_ms",
-                reason: format!("must be at most {}", u32::MAX),
-            });
-        }
         if !(self.burst_fraction.is_finite() && self.burst_fraction > 0.0) {
             return Err(Error::InvalidOption {
                 field: "burst_fraction",
@@ -102,32 +55,14 @@ mod tests {
 
     #[test]
     fn rejects_zero_and_nonsense_values() {
-        for (options, field) in [
-            (
-                RateLimitOptions {
-                    timeout_ms: 0,
-                    ..Default::default()
-                },
-                "timeout_ms",
-            ),
-            (
-                RateLimitOptions {
-                    fallback_instances: 0,
-                    ..Default::default()
-                },
-                "fallback_instances",
-            ),
-            (
-                RateLimitOptions {
-                    burst_fraction: f64::NAN,
-                    ..Default::default()
-                },
-                "burst_fraction",
-            ),
-        ] {
+        for burst_fraction in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
+            let options = RateLimitOptions {
+                burst_fraction,
+                ..Default::default()
+            };
             match options.validate() {
-                Err(Error::InvalidOption { field: f, .. }) => assert_eq!(f, field),
-                other => panic!("{field}: expected InvalidOption, got {other:?}"),
+                Err(Error::InvalidOption { field, .. }) => assert_eq!(field, "burst_fraction"),
+                other => panic!("{burst_fraction}: expected InvalidOption, got {other:?}"),
             }
         }
     }

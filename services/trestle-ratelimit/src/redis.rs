@@ -1,16 +1,14 @@
-//! The shared store: the GCRA script (`gcra.lua`) on Redis over one fred connection
-//! (trestle-redis's `ScriptConnection`).
+//! The shared store: the GCRA script (`gcra.lua`) on the engine's one Redis connection
+//! (trestle-redis's [`Redis`]).
 //!
 //! One decision is one `EVALSHA` (one round trip); if Redis lost its script cache (restart,
 //! `SCRIPT FLUSH`) the `NOSCRIPT` reply is followed by one `EVAL`, which caches it again. Every
 //! command fails fast instead of queueing while disconnected and is bounded by `timeout_ms`, so a
 //! Redis that is down or hung costs a decision at most that long.
 
-use trestle_redis::{ScriptConnection, Trouble, Value};
+use trestle_redis::{Redis, Script, Trouble, Value};
 
-use crate::error::Error;
 use crate::gcra::{Params, Verdict};
-use crate::options::RateLimitOptions;
 
 /// The script, loaded at compile time so the SHA-1 is known without a round trip.
 const SCRIPT: &str = include_str!("gcra.lua");
@@ -18,18 +16,16 @@ const SCRIPT: &str = include_str!("gcra.lua");
 /// The connection running `gcra.lua` (connection setup, fail-fast options and the `NOSCRIPT`
 /// fallback are trestle-redis's).
 pub(crate) struct RedisGcra {
-    redis: ScriptConnection,
+    redis: Redis,
+    script: Script,
 }
 
 impl RedisGcra {
-    /// Creates the client and starts connecting; waits up to `connect_timeout_ms` for the first
-    /// connection. Returns why it is not connected yet, if it is not: the caller starts in
-    /// fallback, and the client keeps reconnecting in the background.
-    pub(crate) async fn connect(
-        options: &RateLimitOptions,
-    ) -> Result<(RedisGcra, Option<Trouble>), Error> {
-        let (redis, trouble) = ScriptConnection::connect(&options.redis_settings(), SCRIPT).await?;
-        Ok((RedisGcra { redis }, trouble))
+    pub(crate) fn new(redis: Redis) -> RedisGcra {
+        RedisGcra {
+            redis,
+            script: Script::new(SCRIPT),
+        }
     }
 
     /// Runs the script for `key`; at most `timeout_ms` in all.
@@ -44,7 +40,7 @@ impl RedisGcra {
             Value::from(i64::from(params.burst)),
             Value::from(i64::from(n)),
         ];
-        let reply = self.redis.run(&[key], &args).await?;
+        let reply = self.redis.run(&self.script, &[key], &args).await?;
         parse(reply)
     }
 }

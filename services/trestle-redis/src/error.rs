@@ -1,9 +1,12 @@
-//! Why a [`ScriptConnection`](crate::ScriptConnection) could not be created, and URLs fit for
-//! messages. Redis being unreachable is not an error: see [`Trouble`](crate::Trouble).
+//! Why a [`Redis`](crate::Redis) connection could not be created, and URLs fit for messages.
+//! Redis being unreachable is not an error: see [`Trouble`](crate::Trouble).
 
-/// A connection setup error. Each limiter turns it into its own `Error` with the same variant.
+/// A connection setup error: the options are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An option has a value the connection cannot work with.
+    #[error("invalid redis option {field}: {reason}")]
+    InvalidOption { field: &'static str, reason: String },
     /// `redis_url` cannot be parsed or describes a setup the client refuses (`url` has its
     /// password hidden).
     #[error("invalid redis_url {url}")]

@@ -1,32 +1,28 @@
-//! Redis plumbing shared by the per-company limiters (trestle-ratelimit, trestle-budget): one
-//! connection with fail-fast per-call options, a Lua script run in one round trip, outage
-//! tracking.
+//! The engine's one Redis: its options section ([`RedisOptions`], `[redis]` in the engine
+//! config), one shared connection ([`Redis`]) used by the rate limits, the cost limits and the
+//! response cache, with fail-fast per-call options, Lua scripts run in one round trip, and
+//! outage tracking ([`Health`]).
 //!
-//! A limiter owns one [`ScriptConnection`] for its script and one [`Health`]. Each call asks
-//! [`Health::should_try_redis`]; if so it [`run`](ScriptConnection::run)s the script, parses the
-//! raw reply itself and reports the result to [`Health::succeeded`] or [`Health::failed`], which
-//! say when an outage begins and ends so the limiter can log and count it once. What a limiter
-//! answers while Redis does not (its local fallback), its keys, its replies and its metrics stay
-//! in the limiter.
+//! Each user of the connection keeps its own [`Health`]: each call asks
+//! [`Health::should_try_redis`]; if so it [`run`](Redis::run)s its [`Script`], parses the raw
+//! reply itself and reports the result to [`Health::succeeded`] or [`Health::failed`], which say
+//! when an outage begins and ends so the user can log and count it once. What a limiter answers
+//! while Redis does not (its local fallback), its keys, its replies and its metrics stay in the
+//! limiter.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), trestle_redis::Error> {
-//! use std::time::{Duration, Instant};
-//! use trestle_redis::{Health, ScriptConnection, Settings};
+//! use std::time::Instant;
+//! use trestle_redis::{Health, RedisOptions, Script};
 //!
-//! let settings = Settings {
-//!     redis_url: "redis://127.0.0.1:16379".into(),
-//!     timeout: Duration::from_millis(50),
-//!     connect_timeout: Duration::from_secs(1),
-//!     probe_interval: Duration::from_secs(1),
-//! };
-//! let (redis, trouble) = ScriptConnection::connect(&settings, "return {1}").await?;
-//! let health = Health::new(settings.probe_interval);
-//! if trouble.is_some() {
+//! let redis = RedisOptions::default().connect().await?;
+//! let script = Script::new("return {1}");
+//! let health = Health::new(redis.probe_interval());
+//! if !redis.is_connected() {
 //!     health.failed(Instant::now());
 //! }
 //! if health.should_try_redis(Instant::now()) {
-//!     match redis.run(&["some:key"], &[]).await {
+//!     match redis.run(&script, &["some:key"], &[]).await {
 //!         Ok(reply) => { health.succeeded(Instant::now()); /* parse `reply` */ }
 //!         Err(_trouble) => { health.failed(Instant::now()); /* fall back */ }
 //!     }
@@ -37,9 +33,11 @@
 mod connection;
 mod error;
 mod health;
+mod options;
 
-pub use connection::{ScriptConnection, Settings, Trouble};
+pub use connection::{Redis, Script, Trouble};
 pub use error::{redacted, Error};
 /// A script argument (`Value::from(5_i64)`, `Value::from("text")`).
 pub use fred::types::Value;
 pub use health::Health;
+pub use options::RedisOptions;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::scheduler::Scheduler;
 use crate::tier::PerTier;
+use trestle_tiers::TierTable;
 
 /// Configuration of a [`Scheduler`]; build one with [`SchedulerOptions::build`].
 ///
@@ -17,10 +18,14 @@ pub struct SchedulerOptions {
     pub max_in_flight: usize,
     /// Deficit round-robin quantum per tier: on its turn a backlogged company may start this many
     /// records before the next company's turn, so throughput under contention is proportional to
-    /// it. Default starter 1, professional 3, premium 6, enterprise 12.
+    /// it. Not configuration of its own: the tier table's `scheduler_weight` (default starter 1,
+    /// professional 3, premium 6, enterprise 12), which the engine copies in.
+    #[serde(skip)]
     pub weights: PerTier<u32>,
     /// Most records of one company in flight at once, by tier, so no company takes all the slots.
-    /// Default starter 2, professional 4, premium 8, enterprise 16.
+    /// Not configuration of its own: the tier table's `max_in_flight` (default starter 2,
+    /// professional 4, premium 8, enterprise 16), which the engine copies in.
+    #[serde(skip)]
     pub max_in_flight_per_company: PerTier<u32>,
     /// A partition should be paused once this many of its records are offered but not yet
     /// dispatched. Default 1000.
@@ -48,18 +53,8 @@ impl Default for SchedulerOptions {
     fn default() -> Self {
         SchedulerOptions {
             max_in_flight: 128,
-            weights: PerTier {
-                starter: 1,
-                professional: 3,
-                premium: 6,
-                enterprise: 12,
-            },
-            max_in_flight_per_company: PerTier {
-                starter: 2,
-                professional: 4,
-                premium: 8,
-                enterprise: 16,
-            },
+            weights: TierTable::default().scheduler_weights(),
+            max_in_flight_per_company: TierTable::default().max_in_flight(),
             max_buffered_per_partition: 1000,
             resume_buffered_per_partition: 500,
             max_buffered: 10_000,

@@ -14,6 +14,20 @@ pub const USAGE_DUPLICATES_TOTAL: &str = "trestle_usage_duplicates_total";
 pub const RATELIMIT_DECISIONS_TOTAL: &str = "trestle_ratelimit_decisions_total";
 /// Redis outages as a rate limiter saw them: counted once when one begins, not per decision.
 pub const RATELIMIT_REDIS_OUTAGES_TOTAL: &str = "trestle_ratelimit_redis_outages_total";
+/// Budget reservations, labelled `source` (`redis` | `local_fallback`) and `outcome`
+/// (`granted` | `refused_queries` | `refused_cost`).
+pub const BUDGET_RESERVATIONS_TOTAL: &str = "trestle_budget_reservations_total";
+/// Budget settles and releases, labelled `kind` (`settle` | `release`) and `outcome`
+/// (`applied` | `already_done` | `too_late` | `queued`).
+pub const BUDGET_COMPLETIONS_TOTAL: &str = "trestle_budget_completions_total";
+/// Budget reservations never settled or released whose hold Redis reclaimed after
+/// `reservation_ttl_ms` (a caller crashed mid-call).
+pub const BUDGET_RESERVATIONS_RECLAIMED_TOTAL: &str = "trestle_budget_reservations_reclaimed_total";
+/// Redis outages as a budget handle saw them: counted once when one begins.
+pub const BUDGET_REDIS_OUTAGES_TOTAL: &str = "trestle_budget_redis_outages_total";
+/// Budget settles and releases queued during an outage and dropped because the queue was full:
+/// their spend never reaches Redis.
+pub const BUDGET_QUEUED_DROPPED_TOTAL: &str = "trestle_budget_queued_dropped_total";
 /// Requests that took a step of the noisy-neighbour ladder or the all-down fallback, labelled
 /// `step` (`cache` | `degraded` | `throttled` | `all_down_cache` | `all_down_failed`).
 pub const LADDER_STEPS_TOTAL: &str = "trestle_ladder_steps_total";

@@ -27,12 +27,8 @@ pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> En
     config.cost_limits.enabled = false;
     // Unused with all three off, but never the production keys.
     let prefix = format!("{}:", trestle_testkit::unique("bench_engine"));
-    config.rate_limit.redis_url = trestle_testkit::redis_url();
-    config.rate_limit.key_prefix = prefix.clone();
-    config.cache.redis_url = trestle_testkit::redis_url();
-    config.cache.key_prefix = prefix.clone();
-    config.cost_limits.budget.redis_url = trestle_testkit::redis_url();
-    config.cost_limits.budget.key_prefix = prefix;
+    config.redis.redis_url = trestle_testkit::redis_url();
+    config.redis.key_prefix = prefix;
     config
 }
 

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use trestle_budget::{BudgetOptions, Completion, MonthlyLimits, Usage};
+use trestle_budget::{Completion, MonthlyLimits, Usage};
 use trestle_testkit::{redis_time_us, wait_for};
 use uuid::Uuid;
 
-use crate::support::{budgets, month, options};
+use crate::support::{budgets, month, setup};
 
 const ROOMY: MonthlyLimits = MonthlyLimits::new(Some(1_000), Some(1_000_000_000));
 
@@ -23,7 +23,7 @@ fn usage(qu: i64, qr: i64, cs: i64, cr: i64) -> Usage {
 
 #[tokio::test]
 async fn settle_moves_the_hold_to_spent_at_the_actual_cost() {
-    let budgets = budgets(&options("settle")).await;
+    let budgets = budgets(&setup("settle")).await;
     let company = Uuid::new_v4();
     let reservation = budgets.reserve(company, month(), ROOMY, 500).await.unwrap();
     assert_eq!(
@@ -41,7 +41,7 @@ async fn settle_moves_the_hold_to_spent_at_the_actual_cost() {
 
 #[tokio::test]
 async fn release_gives_the_hold_back_without_spending() {
-    let budgets = budgets(&options("release")).await;
+    let budgets = budgets(&setup("release")).await;
     let company = Uuid::new_v4();
     let one = MonthlyLimits::new(Some(1), Some(500));
     let reservation = budgets.reserve(company, month(), one, 500).await.unwrap();
@@ -58,8 +58,8 @@ async fn release_gives_the_hold_back_without_spending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settling_or_releasing_twice_counts_once() {
-    let options = options("twice");
-    let instances = [budgets(&options).await, budgets(&options).await];
+    let setup = setup("twice");
+    let instances = [budgets(&setup).await, budgets(&setup).await];
     let company = Uuid::new_v4();
 
     let settled = instances[0]
@@ -103,11 +103,9 @@ async fn settling_or_releasing_twice_counts_once() {
 
 #[tokio::test]
 async fn reclaims_a_leaked_reservation_after_its_ttl() {
-    let options = BudgetOptions {
-        reservation_ttl_ms: 300,
-        ..options("leak")
-    };
-    let budgets = budgets(&options).await;
+    let mut setup = setup("leak");
+    setup.budget.reservation_ttl_ms = 300;
+    let budgets = budgets(&setup).await;
     let company = Uuid::new_v4();
     let one = MonthlyLimits::new(Some(1), Some(1_000));
     // The engine that made it crashed: nobody settles or releases it.
@@ -140,12 +138,10 @@ async fn reclaims_a_leaked_reservation_after_its_ttl() {
 
 #[tokio::test]
 async fn ignores_a_settle_later_than_the_settle_window() {
-    let options = BudgetOptions {
-        reservation_ttl_ms: 100,
-        settle_window_ms: 300,
-        ..options("window")
-    };
-    let budgets = budgets(&options).await;
+    let mut setup = setup("window");
+    setup.budget.reservation_ttl_ms = 100;
+    setup.budget.settle_window_ms = 300;
+    let budgets = budgets(&setup).await;
     let company = Uuid::new_v4();
     let reservation = budgets.reserve(company, month(), ROOMY, 50).await.unwrap();
     let client = trestle_testkit::redis_client().await;

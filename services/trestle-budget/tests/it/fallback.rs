@@ -1,15 +1,13 @@
 //! Redis trouble: down at start, gone and back. Budgets fall back to this instance's share,
 //! queue what is settled meanwhile, and send it to Redis when it answers again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use trestle_budget::{
-    names, BudgetOptions, Budgets, Completion, Error, LimitKind, MonthlyLimits, Source,
-};
+use trestle_budget::{names, Budgets, Completion, Error, LimitKind, MonthlyLimits, Source};
 use trestle_testkit::{wait_for, Counters, TcpProxy};
 use uuid::Uuid;
 
-use crate::support::{month, options, stored};
+use crate::support::{budgets, month, setup, stored};
 
 fn outages(counters: &Counters) -> u64 {
     counters.get(names::REDIS_OUTAGES_TOTAL, &[])
@@ -39,13 +37,11 @@ async fn falls_back_to_a_share_of_what_was_left_and_sends_the_spend_when_redis_r
     let counters = Counters::default();
     let _recorder = metrics::set_default_local_recorder(&counters);
     let mut proxy = TcpProxy::to_redis();
-    let options = BudgetOptions {
-        redis_url: proxy.redis_url(),
-        probe_interval_ms: 20,
-        fallback_instances: 2,
-        ..options("outage")
-    };
-    let budgets = options.clone().build().await.unwrap();
+    let mut setup = setup("outage");
+    setup.redis.redis_url = proxy.redis_url();
+    setup.redis.probe_interval_ms = 20;
+    setup.redis.fallback_instances = 2;
+    let budgets = budgets(&setup).await;
     let company = Uuid::new_v4();
     let limits = MonthlyLimits::new(Some(20), None);
     let mut held = Vec::new();
@@ -95,15 +91,15 @@ async fn falls_back_to_a_share_of_what_was_left_and_sends_the_spend_when_redis_r
         "the queued settles to reach Redis",
         Duration::from_secs(10),
         || {
-            let options = options.clone();
+            let setup = setup.clone();
             async move {
-                let hash = stored(&options, company, month()).await;
+                let hash = stored(&setup, company, month()).await;
                 (hash.get("queries_used") == Some(&2)).then_some(hash)
             }
         },
     )
     .await;
-    let hash = stored(&options, company, month()).await;
+    let hash = stored(&setup, company, month()).await;
     assert_eq!(hash["cost_spent"], 1_000);
     assert_eq!(
         hash["queries_reserved"], 9,
@@ -116,20 +112,19 @@ async fn falls_back_to_a_share_of_what_was_left_and_sends_the_spend_when_redis_r
     assert_eq!(outages(&counters), 1, "one outage, however many calls");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn starts_in_fallback_when_redis_is_down_and_never_fails_a_call() {
     let counters = Counters::default();
     let _recorder = metrics::set_default_local_recorder(&counters);
-    let options = BudgetOptions {
-        redis_url: "redis://127.0.0.1:1".into(),
-        connect_timeout_ms: 200,
-        // Every call may try Redis again: the worst case for latency.
-        probe_interval_ms: 1,
-        ..options("down")
-    };
-    let started = Instant::now();
-    let budgets = options.build().await.expect("Redis down is no error");
-    assert!(started.elapsed() < Duration::from_millis(450));
+    let mut setup = setup("down");
+    setup.redis.redis_url = "redis://127.0.0.1:1".into();
+    setup.redis.connect_timeout_ms = 200;
+    // Every call may try Redis again: the worst case for latency.
+    setup.redis.probe_interval_ms = 1;
+    // On tokio's paused clock only the timers move time: the bound is exact.
+    let started = tokio::time::Instant::now();
+    let budgets = budgets(&setup).await; // Redis down is no error
+    assert!(started.elapsed() <= Duration::from_millis(200 + 1));
 
     // Never seen: 10 % of 100 queries, one instance.
     let company = Uuid::new_v4();

@@ -4,13 +4,11 @@
 use std::time::Duration;
 
 use fred::prelude::*;
-use trestle_budget::{
-    BudgetOptions, Budgets, LimitKind, MonthlyLimits, Overrides, Refused, Source, Tier,
-};
+use trestle_budget::{Budgets, LimitKind, MonthlyLimits, Overrides, Refused, Source, Tier};
 use trestle_testkit::redis_client;
 use uuid::Uuid;
 
-use crate::support::{budgets, month, options, stored};
+use crate::support::{budgets, month, setup, stored};
 
 /// Fires `per_instance` reserves at once from each instance (each its own Redis connection, on
 /// a multi-threaded runtime) and counts the grants; checks every refusal names `which`.
@@ -48,22 +46,22 @@ async fn race(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_never_overshoot_the_query_limit() {
-    let options = options("queries_race");
-    let instances = [budgets(&options).await, budgets(&options).await];
+    let setup = setup("queries_race");
+    let instances = [budgets(&setup).await, budgets(&setup).await];
     let company = Uuid::new_v4();
     let limits = MonthlyLimits::new(Some(50), None);
 
     let granted = race(&instances, company, limits, 0, 100, LimitKind::Queries).await;
 
     assert_eq!(granted, 50, "200 concurrent reserves against a limit of 50");
-    let hash = stored(&options, company, month()).await;
+    let hash = stored(&setup, company, month()).await;
     assert_eq!(hash["queries_reserved"], 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_never_overshoot_the_cost_limit() {
-    let options = options("cost_race");
-    let instances = [budgets(&options).await, budgets(&options).await];
+    let setup = setup("cost_race");
+    let instances = [budgets(&setup).await, budgets(&setup).await];
     let company = Uuid::new_v4();
     // $1 at 2 cents a call: room for exactly 50.
     let limits = MonthlyLimits::new(None, Some(1_000_000));
@@ -71,14 +69,14 @@ async fn two_instances_never_overshoot_the_cost_limit() {
     let granted = race(&instances, company, limits, 20_000, 100, LimitKind::Cost).await;
 
     assert_eq!(granted, 50, "200 concurrent reserves with room for 50");
-    let hash = stored(&options, company, month()).await;
+    let hash = stored(&setup, company, month()).await;
     assert_eq!(hash["cost_reserved"], 1_000_000);
     assert_eq!(hash["queries_reserved"], 50);
 }
 
 #[tokio::test]
 async fn refusal_names_the_limit_reached_with_spent_and_reserved() {
-    let budgets = budgets(&options("message")).await;
+    let budgets = budgets(&setup("message")).await;
     let company = Uuid::new_v4();
     let limits = budgets.limits_for(Tier::Professional, &Overrides::default());
     assert_eq!(limits.cost_micro_usd, Some(50_000_000));
@@ -143,36 +141,32 @@ async fn grants(budgets: &Budgets, limits: MonthlyLimits, cap: usize) -> usize {
 }
 
 #[tokio::test]
-async fn overrides_beat_tier_defaults_and_unknown_tiers_get_starter_limits() {
-    let mut options = options("tiers");
-    options.tier_defaults.starter = MonthlyLimits::new(Some(3), Some(1_000_000));
-    options.tier_defaults.enterprise = MonthlyLimits::new(Some(1_000), Some(50_000));
-    let budgets = budgets(&options).await;
+async fn the_tier_table_sets_each_tiers_limits_and_overrides_beat_them() {
+    let mut setup = setup("tiers");
+    let starter = setup.tiers.get_mut(Tier::Starter);
+    starter.included_queries_per_month = Some(3);
+    starter.included_cost_micro_usd_per_month = Some(1_000_000);
+    let enterprise = setup.tiers.get_mut(Tier::Enterprise);
+    enterprise.included_queries_per_month = Some(1_000);
+    enterprise.included_cost_micro_usd_per_month = Some(50_000);
+    let budgets = budgets(&setup).await;
     let none = Overrides::default();
 
-    assert_eq!(
-        grants(&budgets, budgets.limits_for(Tier::Starter, &none), 20).await,
-        3
-    );
-    let unknown = budgets.limits_for(Tier::Unknown, &none);
-    assert_eq!(
-        grants(&budgets, unknown, 20).await,
-        3,
-        "starter's 3 queries"
-    );
+    let starter = budgets.limits_for(Tier::Starter, &none);
+    assert_eq!(grants(&budgets, starter, 20).await, 3);
     let refused = budgets
         .reserve(
             Uuid::new_v4(),
             month(),
             MonthlyLimits {
                 queries: Some(0),
-                ..unknown
+                ..starter
             },
             0,
         )
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("(unknown)"), "{refused}");
+    assert!(refused.to_string().contains("(starter)"), "{refused}");
 
     let unlimited_queries = Overrides {
         queries: Some(None),
@@ -199,8 +193,8 @@ async fn overrides_beat_tier_defaults_and_unknown_tiers_get_starter_limits() {
 
 #[tokio::test]
 async fn keeps_each_company_and_month_apart_and_lets_old_months_expire() {
-    let options: BudgetOptions = options("tenants");
-    let budgets = budgets(&options).await;
+    let setup = setup("tenants");
+    let budgets = budgets(&setup).await;
     let one = MonthlyLimits::new(Some(1), None);
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
 
@@ -212,7 +206,7 @@ async fn keeps_each_company_and_month_apart_and_lets_old_months_expire() {
 
     let key = format!(
         "{}budget:{}:{}",
-        options.key_prefix,
+        setup.redis.key_prefix,
         a.hyphenated(),
         month()
     );

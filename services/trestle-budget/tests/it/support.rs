@@ -6,20 +6,36 @@ use std::collections::HashMap;
 
 use fred::prelude::*;
 use trestle_budget::{BudgetOptions, Budgets, Month};
+use trestle_redis::RedisOptions;
+use trestle_tiers::TierTable;
 use uuid::Uuid;
 
-/// Options for the local stack's Redis, with a key prefix of this test's own.
-pub fn options(test: &str) -> BudgetOptions {
-    BudgetOptions {
-        redis_url: trestle_testkit::redis_url(),
-        key_prefix: format!("{}:", trestle_testkit::unique(test)),
-        ..BudgetOptions::default()
+/// Everything budgets are built from: the shared Redis section, the tier table, their own
+/// options.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub redis: RedisOptions,
+    pub tiers: TierTable,
+    pub budget: BudgetOptions,
+}
+
+/// Defaults on the local stack's Redis, with a key prefix of this test's own.
+pub fn setup(test: &str) -> Setup {
+    Setup {
+        redis: RedisOptions {
+            redis_url: trestle_testkit::redis_url(),
+            key_prefix: format!("{}:", trestle_testkit::unique(test)),
+            ..RedisOptions::default()
+        },
+        tiers: TierTable::default(),
+        budget: BudgetOptions::default(),
     }
 }
 
-/// Budgets on the local stack's Redis.
-pub async fn budgets(options: &BudgetOptions) -> Budgets {
-    options.clone().build().await.expect("build the budgets")
+/// Budgets on their own connection made with `setup.redis`.
+pub async fn budgets(setup: &Setup) -> Budgets {
+    let redis = setup.redis.connect().await.expect("connect to Redis");
+    Budgets::new(redis, &setup.tiers, setup.budget.clone()).expect("build the budgets")
 }
 
 /// The month every test uses (keys are per test prefix anyway).
@@ -28,10 +44,10 @@ pub fn month() -> Month {
 }
 
 /// The budget hash of `company`'s month as stored (missing fields are absent).
-pub async fn stored(options: &BudgetOptions, company: Uuid, month: Month) -> HashMap<String, i64> {
+pub async fn stored(setup: &Setup, company: Uuid, month: Month) -> HashMap<String, i64> {
     let key = format!(
         "{}budget:{}:{month}",
-        options.key_prefix,
+        setup.redis.key_prefix,
         company.hyphenated()
     );
     trestle_testkit::redis_client()

@@ -22,7 +22,6 @@ use uuid::Uuid;
 use self::cycle::CommitCycle;
 use super::partitions::Partitions;
 use super::running::{Ended, Running};
-use super::scheduler_tier;
 use super::transitions::transition_event;
 use crate::commit::{Committer, Output, TXN_TIMEOUT};
 use crate::directory::{Directory, Tenant};
@@ -214,7 +213,7 @@ impl Session {
                 let tenant = self.directory.get(&company);
                 let ordering_key = submitted.ordering_key.clone();
                 let (company, tier, ordering_key) = match self.config.dispatch {
-                    DispatchMode::Fair => (company, scheduler_tier(tenant.tier), ordering_key),
+                    DispatchMode::Fair => (company, tenant.tier, ordering_key),
                     #[cfg(feature = "bench")]
                     DispatchMode::Fifo => (
                         Uuid::nil(),

@@ -75,12 +75,8 @@ pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
     };
     let prefix = format!("{}:", unique("engine"));
     config.ladder.enabled = false;
-    config.rate_limit.redis_url = trestle_testkit::redis_url();
-    config.rate_limit.key_prefix = prefix.clone();
-    config.cache.redis_url = trestle_testkit::redis_url();
-    config.cache.key_prefix = prefix.clone();
-    config.cost_limits.budget.redis_url = trestle_testkit::redis_url();
-    config.cost_limits.budget.key_prefix = prefix;
+    config.redis.redis_url = trestle_testkit::redis_url();
+    config.redis.key_prefix = prefix;
     config.provider.base_url = sim.to_owned();
     config.provider.retry_initial_ms = 5;
     config.provider.max_attempts = 1;

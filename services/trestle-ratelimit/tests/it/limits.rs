@@ -6,12 +6,14 @@ use std::time::Duration;
 use fred::prelude::*;
 use futures::future::join_all;
 use trestle_ratelimit::{
-    Decision, Limit, RateLimiter, Source, Tier, DEFAULT_BURST_FRACTION, RETRY_NEVER_MS,
+    Decision, Limit, RateLimitOptions, RateLimiter, Source, Tier, DEFAULT_BURST_FRACTION,
+    RETRY_NEVER_MS,
 };
 use trestle_testkit::{redis_client, redis_time_us};
+use trestle_tiers::TierTable;
 use uuid::Uuid;
 
-use crate::support::{limiter, options};
+use crate::support::{limiter, limiter_with, options};
 
 /// Fires `count` requests for a fresh company at once (pipelined on one connection, so Redis
 /// runs them back to back) and checks that exactly `limit.burst` are allowed, the others limited
@@ -52,7 +54,11 @@ async fn allows_exactly_the_burst_of_each_tier_at_one_instant() {
         (Tier::Enterprise, 20),
     ] {
         let limit = limiter.tier_limit(tier);
-        assert_eq!(limit, Limit::for_tier(tier, DEFAULT_BURST_FRACTION));
+        let per_minute = TierTable::default().get(tier).requests_per_minute;
+        assert_eq!(
+            limit,
+            Limit::with_burst_fraction(per_minute, DEFAULT_BURST_FRACTION)
+        );
         assert_eq!(limit.burst, burst, "{tier}");
         check_burst(&limiter, limit, burst + 5).await;
     }
@@ -60,9 +66,11 @@ async fn allows_exactly_the_burst_of_each_tier_at_one_instant() {
 
 #[tokio::test]
 async fn applies_a_per_company_override_and_the_configured_burst_fraction() {
-    let mut options = options("override");
-    options.burst_fraction = 0.5;
-    let limiter = limiter(&options).await;
+    let half = RateLimitOptions {
+        burst_fraction: 0.5,
+        ..RateLimitOptions::default()
+    };
+    let limiter = limiter_with(&options("override"), half).await;
     assert_eq!(limiter.tier_limit(Tier::Starter), Limit::new(10, 5));
     check_burst(&limiter, limiter.tier_limit(Tier::Starter), 8).await;
     check_burst(&limiter, Limit::new(1000, 37), 45).await;
