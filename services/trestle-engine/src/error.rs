@@ -5,7 +5,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Kafka(#[from] trestle_kafka::Error),
+    Kafka(Box<trestle_kafka::Error>),
     #[error("transaction step `{step}` failed: {source}")]
     Transaction {
         step: &'static str,
@@ -53,4 +53,10 @@ pub enum ConfigError {
     /// The `[redis]` section is invalid.
     #[error("redis: {0}")]
     Redis(#[from] trestle_redis::Error),
+}
+
+impl From<trestle_kafka::Error> for Error {
+    fn from(error: trestle_kafka::Error) -> Self {
+        Error::Kafka(Box::new(error))
+    }
 }

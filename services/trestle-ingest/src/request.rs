@@ -5,7 +5,7 @@ use trestle_events::{AiRequestKind, AiRequestSubmitted, Event, Meta};
 use uuid::Uuid;
 
 /// Longest accepted prompt, in characters.
-pub const MAX_PROMPT_CHARS: usize = 32_000;
+pub(crate) const MAX_PROMPT_CHARS: usize = 32_000;
 
 /// An AI request as an upstream app submits it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ pub enum Error {
         event: &'static str,
         topic: String,
         #[source]
-        source: trestle_events::Error,
+        source: Box<trestle_events::Error>,
     },
     /// The broker did not acknowledge a record.
     #[error("delivery to topic {topic} failed: {source}")]

@@ -47,7 +47,7 @@ impl EventProducer {
         let payload = trestle_events::encode(event).map_err(|source| Error::Encode {
             event: event.name(),
             topic: topic.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let key = event.key();
         let record = FutureRecord::to(&topic).key(&key).payload(&payload);

@@ -11,11 +11,17 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] trestle_store::Error),
     #[error(transparent)]
-    Kafka(#[from] trestle_kafka::Error),
+    Kafka(Box<trestle_kafka::Error>),
     #[error("Postgres failed while projecting {topic}: {source}")]
     Postgres {
         topic: String,
         #[source]
         source: sqlx::Error,
     },
+}
+
+impl From<trestle_kafka::Error> for Error {
+    fn from(error: trestle_kafka::Error) -> Self {
+        Error::Kafka(Box::new(error))
+    }
 }

@@ -98,7 +98,7 @@ pub(crate) enum Sink<W: Write> {
 
 impl<W: Write> Sink<W> {
     /// Starts the output (the CSV header).
-    pub fn new(format: Format, out: W) -> std::io::Result<Self> {
+    pub(crate) fn new(format: Format, out: W) -> std::io::Result<Self> {
         Ok(match format {
             Format::JsonLines => Sink::JsonLines(BufWriter::with_capacity(256 * 1024, out)),
             Format::Csv => {
@@ -111,7 +111,7 @@ impl<W: Write> Sink<W> {
         })
     }
 
-    pub fn event(&mut self, origin: &Origin<'_>, event: &Event) -> std::io::Result<()> {
+    pub(crate) fn event(&mut self, origin: &Origin<'_>, event: &Event) -> std::io::Result<()> {
         match self {
             Sink::JsonLines(w) => {
                 let line = EventLine {
@@ -147,7 +147,7 @@ impl<W: Write> Sink<W> {
     }
 
     /// An undecodable record, its value as base64 (`--include-undecodable`).
-    pub fn undecodable(
+    pub(crate) fn undecodable(
         &mut self,
         origin: &Origin<'_>,
         key: Option<&[u8]>,
@@ -197,7 +197,7 @@ impl<W: Write> Sink<W> {
         }
     }
 
-    pub fn finish(self) -> std::io::Result<()> {
+    pub(crate) fn finish(self) -> std::io::Result<()> {
         match self {
             Sink::JsonLines(mut w) => w.flush(),
             Sink::Csv(mut w) => w.flush(),

@@ -36,7 +36,7 @@ enum Kind {
 
 impl Reporter {
     /// Starts reporting progress over `total` offsets in `partitions` partitions.
-    pub fn start(mode: Progress, total: u64, partitions: usize, topics: usize) -> Self {
+    pub(crate) fn start(mode: Progress, total: u64, partitions: usize, topics: usize) -> Self {
         let mode = match mode {
             Progress::Auto if std::io::stderr().is_terminal() => Progress::Bar,
             Progress::Auto => Progress::Lines,
@@ -79,7 +79,7 @@ impl Reporter {
     }
 
     /// `done` offsets of the total are behind us.
-    pub fn update(&mut self, done: u64) {
+    pub(crate) fn update(&mut self, done: u64) {
         match &mut self.kind {
             Kind::Bar(bar) => bar.set_position(done),
             Kind::Lines { last } if last.elapsed() >= LINE_EVERY => {
@@ -101,14 +101,14 @@ impl Reporter {
     }
 
     /// A line for the analyst (an undecodable record, a Kafka warning), above the bar.
-    pub fn note(&self, line: &str) {
+    pub(crate) fn note(&self, line: &str) {
         match &self.kind {
             Kind::Bar(bar) => bar.println(line),
             Kind::Lines { .. } | Kind::Off => eprintln!("{line}"),
         }
     }
 
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Kind::Bar(bar) = self.kind {
             bar.finish_and_clear();
         }

@@ -201,10 +201,13 @@ impl<'de> Deserialize<'de> for TierTable {
 mod tests {
     use super::*;
 
+    /// rpm, weight, in flight, price in dollars, queries, AI cost in dollars.
+    type Row = (u32, u32, u32, i64, Option<u64>, Option<i64>);
+
     #[test]
     fn defaults_are_the_seed_tier_table_at_240_queries_per_dollar() {
         let table = TierTable::default();
-        let rows: Vec<(u32, u32, u32, i64, Option<u64>, Option<i64>)> = Tier::ALL
+        let rows: Vec<Row> = Tier::ALL
             .iter()
             .map(|&t| {
                 let s = table.get(t);

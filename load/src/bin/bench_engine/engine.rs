@@ -15,7 +15,7 @@ use uuid::Uuid;
 /// cost limits and no response cache — the benchmark measures the scheduler and the pipeline,
 /// not the limits — and otherwise the production defaults (commit every 100 ms or 1000
 /// records, transactions).
-pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> EngineConfig {
+pub(crate) fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> EngineConfig {
     let mut config = EngineConfig {
         kafka: kafka.clone(),
         group_id: group,
@@ -33,13 +33,13 @@ pub fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode) -> En
 }
 
 /// An engine running in this process.
-pub struct Engine {
+pub(crate) struct Engine {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), trestle_engine::Error>>,
 }
 
 impl Engine {
-    pub fn start(config: EngineConfig) -> Engine {
+    pub(crate) fn start(config: EngineConfig) -> Engine {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(trestle_engine::run(config, async {
             let _ = stopped.await;
@@ -48,7 +48,7 @@ impl Engine {
     }
 
     /// Stops it gracefully (in-flight requests finish and are committed) and waits.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.task
             .await
@@ -58,7 +58,7 @@ impl Engine {
 }
 
 /// A chat request of `company`, created now.
-pub fn request(company: Uuid, prompt: &str) -> AiRequestSubmitted {
+pub(crate) fn request(company: Uuid, prompt: &str) -> AiRequestSubmitted {
     AiRequestSubmitted {
         meta: Meta::root(company),
         request_id: Uuid::now_v7(),
@@ -73,7 +73,7 @@ pub fn request(company: Uuid, prompt: &str) -> AiRequestSubmitted {
 }
 
 /// Registers every company with `tier` on the tenants topic (read by the engine at start-up).
-pub async fn register(
+pub(crate) async fn register(
     producer: &EventProducer,
     companies: &[Uuid],
     tier: Tier,
@@ -95,7 +95,7 @@ pub async fn register(
 }
 
 /// Publishes concurrently and waits for every acknowledgement.
-pub async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<()> {
+pub(crate) async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::Result<()> {
     producer
         .publish_all(events)
         .await
@@ -104,9 +104,9 @@ pub async fn publish_all(producer: &EventProducer, events: &[Event]) -> anyhow::
 }
 
 /// Sum of the end offsets of a physical topic (records plus transaction markers).
-pub fn high_watermarks(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<i64> {
+pub(crate) fn high_watermarks(kafka: &KafkaOptions, topic: &str) -> anyhow::Result<i64> {
     Ok(crate::progress::ends(kafka, topic)?.values().sum())
 }
 
 /// Poll interval of the progress observers: short against runs of seconds, cheap for the broker.
-pub const POLL_EVERY: Duration = Duration::from_millis(10);
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(10);

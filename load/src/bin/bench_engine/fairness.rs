@@ -35,12 +35,12 @@ use crate::{Args, Resources};
 
 /// Outcomes finished this long after the first send count towards throughput: the backlog
 /// builds up from the first second on.
-pub const WARM_UP_SECS: u64 = 2;
+pub(crate) const WARM_UP_SECS: u64 = 2;
 const WARM_UP: Duration = Duration::from_secs(WARM_UP_SECS);
 
 /// One workload run.
 #[derive(Debug, Clone, Copy)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub label: &'static str,
     pub dispatch: DispatchMode,
     pub noisy: bool,
@@ -49,7 +49,7 @@ pub struct Setup {
 }
 
 /// The runs, in order.
-pub fn setups(args: &Args) -> Vec<Setup> {
+pub(crate) fn setups(args: &Args) -> Vec<Setup> {
     let mut setups = vec![
         Setup {
             label: "fair, quiet companies only",
@@ -90,7 +90,7 @@ pub fn setups(args: &Args) -> Vec<Setup> {
 /// A percentile of quiet time-in-queue; `lower_bound` when unserved requests (counted at
 /// the time the engine was stopped) reach into it.
 #[derive(Debug, Clone, Copy)]
-pub struct Pct {
+pub(crate) struct Pct {
     pub ms: f64,
     pub lower_bound: bool,
 }
@@ -107,7 +107,7 @@ impl std::fmt::Display for Pct {
 }
 
 /// What one run measured.
-pub struct Measured {
+pub(crate) struct Measured {
     pub setup: Setup,
     pub sent_rate: f64,
     pub quiet_sent: usize,
@@ -130,7 +130,7 @@ pub struct Measured {
 }
 
 /// Everything phase 2 measured.
-pub struct Fairness {
+pub(crate) struct Fairness {
     pub nominal_capacity: f64,
     /// Outcomes/s of the calibration run (a backlog served in fair mode), if it ran.
     pub measured_capacity: Option<f64>,
@@ -143,12 +143,12 @@ pub struct Fairness {
 }
 
 impl Fairness {
-    pub fn find(&self, f: impl Fn(&Setup) -> bool) -> Option<&Measured> {
+    pub(crate) fn find(&self, f: impl Fn(&Setup) -> bool) -> Option<&Measured> {
         self.runs.iter().find(|m| f(&m.setup))
     }
 }
 
-pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness> {
+pub(crate) async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Fairness> {
     let sim = start_sim(args.provider_latency_ms).await?;
     let nominal_capacity = args.max_in_flight as f64 * 1000.0 / args.provider_latency_ms as f64;
     let mut rng = fastrand::Rng::with_seed(args.seed.wrapping_add(1));

@@ -15,10 +15,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use trestle_kafka::KafkaOptions;
 
 /// End offsets of a topic, by partition.
-pub type Ends = BTreeMap<i32, i64>;
+pub(crate) type Ends = BTreeMap<i32, i64>;
 
 /// The end offsets of a physical topic.
-pub fn ends(options: &KafkaOptions, topic: &str) -> anyhow::Result<Ends> {
+pub(crate) fn ends(options: &KafkaOptions, topic: &str) -> anyhow::Result<Ends> {
     Ok(trestle_testkit::end_offsets(options, topic)
         .with_context(|| format!("reading the end offsets of {topic}"))?
         .into_iter()
@@ -26,14 +26,14 @@ pub fn ends(options: &KafkaOptions, topic: &str) -> anyhow::Result<Ends> {
 }
 
 /// Reads one group's committed offsets of one topic.
-pub struct GroupProgress {
+pub(crate) struct GroupProgress {
     consumer: Arc<BaseConsumer>,
     topic: String,
     ends: Ends,
 }
 
 /// When a run first showed committed progress and when it reached the end.
-pub struct Finished {
+pub(crate) struct Finished {
     pub started: Instant,
     /// First poll that saw any committed record, and how many were committed then.
     pub first: Option<(Instant, i64)>,
@@ -45,25 +45,25 @@ pub struct Finished {
 
 impl Finished {
     /// Records per second from the first committed outcome seen to the last.
-    pub fn steady_rate(&self) -> Option<f64> {
+    pub(crate) fn steady_rate(&self) -> Option<f64> {
         let (at, done_then) = self.first?;
         let secs = (self.last - at).as_secs_f64();
         (secs > 0.0).then(|| (self.done - done_then) as f64 / secs)
     }
 
     /// From start (before the group joined) to the last commit seen.
-    pub fn wall(&self) -> Duration {
+    pub(crate) fn wall(&self) -> Duration {
         self.last - self.started
     }
 
     /// From start to the first commit seen (group join, first fetch, first transaction).
-    pub fn to_first(&self) -> Option<Duration> {
+    pub(crate) fn to_first(&self) -> Option<Duration> {
         self.first.map(|(at, _)| at - self.started)
     }
 }
 
 impl GroupProgress {
-    pub fn new(
+    pub(crate) fn new(
         options: &KafkaOptions,
         group: &str,
         topic: &str,
@@ -84,14 +84,14 @@ impl GroupProgress {
         })
     }
 
-    pub fn total(&self) -> i64 {
+    pub(crate) fn total(&self) -> i64 {
         self.ends.values().sum()
     }
 
     /// Records committed: the sum over partitions of the committed offset, capped at the end
     /// (the topics read hold only the benchmark's non-transactional records, so offsets are
     /// dense from 0).
-    pub async fn done(&self) -> anyhow::Result<i64> {
+    pub(crate) async fn done(&self) -> anyhow::Result<i64> {
         let mut tpl = TopicPartitionList::new();
         for p in self.ends.keys() {
             tpl.add_partition(&self.topic, *p);
@@ -116,7 +116,7 @@ impl GroupProgress {
 
     /// Polls every `every` until `total` records are committed or `deadline` passes (then it
     /// returns what it saw, `done < total`). Prints a progress line every 5 s, labelled.
-    pub async fn wait(
+    pub(crate) async fn wait(
         &self,
         label: &str,
         started: Instant,

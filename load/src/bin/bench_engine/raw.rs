@@ -26,7 +26,7 @@ const COMMIT_RECORDS: usize = 1000;
 
 /// Consumes `total` records of `input` as `group` (read_committed, from the beginning) and
 /// writes each one's key and value to `output`, committing as `mode` says.
-pub async fn run(
+pub(crate) async fn run(
     kafka: &KafkaOptions,
     group: &str,
     input: &str,
@@ -58,7 +58,7 @@ pub async fn run(
 
 /// How the loop commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Transactional; waits (asynchronously) for the acks of the transaction's records before
     /// `send_offsets_to_transaction` and `commit_transaction`, so the commit finds nothing in
     /// flight.
@@ -75,7 +75,7 @@ pub enum Mode {
 /// Time the loop spent committing (blocked in `send_offsets_to_transaction`,
 /// `commit_transaction` and `begin_transaction`, or awaiting acks and committing offsets).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct CommitStats {
+pub(crate) struct CommitStats {
     pub commits: usize,
     pub secs: f64,
     pub max_secs: f64,

@@ -15,7 +15,7 @@ use crate::{Args, Resources};
 
 /// What one kind of run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Engine,
     RawTransactional,
     RawTransactionalInFlight,
@@ -23,7 +23,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Kind::Engine => "engine, no-op provider (exactly once: outcome + usage per request)",
             Kind::RawTransactional => {
@@ -38,7 +38,7 @@ impl Kind {
 }
 
 /// The runs of one kind.
-pub struct Runs {
+pub(crate) struct Runs {
     pub kind: Kind,
     pub runs: Vec<Finished>,
     /// The raw loops' time spent committing, per run.
@@ -48,7 +48,7 @@ pub struct Runs {
 impl Runs {
     /// Records per second from first to last committed output, over all runs (records counted
     /// after each run's first commit, over the time after it).
-    pub fn steady_rate(&self) -> f64 {
+    pub(crate) fn steady_rate(&self) -> f64 {
         let (mut records, mut secs) = (0i64, 0f64);
         for r in &self.runs {
             if let Some((at, done)) = r.first {
@@ -61,7 +61,7 @@ impl Runs {
 }
 
 /// Everything phase 1 measured.
-pub struct Throughput {
+pub(crate) struct Throughput {
     pub requests: usize,
     pub companies: usize,
     pub publish_rate: f64,
@@ -70,7 +70,7 @@ pub struct Throughput {
 }
 
 impl Throughput {
-    pub fn rate(&self, kind: Kind) -> f64 {
+    pub(crate) fn rate(&self, kind: Kind) -> f64 {
         self.runs
             .iter()
             .find(|r| r.kind == kind)
@@ -78,7 +78,7 @@ impl Throughput {
     }
 }
 
-pub async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughput> {
+pub(crate) async fn phase(args: &Args, res: &mut Resources) -> anyhow::Result<Throughput> {
     let timeout = Duration::from_secs(args.timeout_secs);
     let kafka = res.topics("bench_engine_tput", args.partitions).await?;
     let raw_out = res.topics("bench_engine_raw_out", args.partitions).await?;
@@ -218,7 +218,7 @@ async fn publish(
 }
 
 /// A company id drawn from the seeded generator (a random v4 UUID).
-pub fn company_id(rng: &mut fastrand::Rng) -> Uuid {
+pub(crate) fn company_id(rng: &mut fastrand::Rng) -> Uuid {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes);
     uuid::Builder::from_random_bytes(bytes).into_uuid()

@@ -9,7 +9,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 /// One `usage_records` row, as the projector would insert it.
-pub struct Row {
+pub(crate) struct Row {
     pub idempotency_key: String,
     pub company_id: Uuid,
     pub request_id: Uuid,
@@ -26,7 +26,7 @@ pub struct Row {
 /// The table the baseline writes into: `usage_records` with the same columns, defaults,
 /// primary key and index, but without row-level security (`LIKE` does not copy it), because
 /// `COPY FROM` is refused on a table whose row-level security applies to the caller.
-pub const TABLE: &str = "usage_records_copy";
+pub(crate) const TABLE: &str = "usage_records_copy";
 
 const COLUMNS: &str = "idempotency_key, company_id, request_id, meter, quantity_milli, \
      cost_micro_usd, price_book_version, occurred_at, event_id, source_topic, source_partition, \
@@ -39,7 +39,7 @@ const CHUNK_ROWS: usize = 8_192;
 const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// Signature, flags (no OIDs) and header-extension length of the binary COPY format.
-pub fn header() -> Vec<u8> {
+pub(crate) fn header() -> Vec<u8> {
     let mut out = b"PGCOPY\n\xff\r\n\0".to_vec();
     out.extend_from_slice(&0i32.to_be_bytes());
     out.extend_from_slice(&0i32.to_be_bytes());
@@ -47,10 +47,10 @@ pub fn header() -> Vec<u8> {
 }
 
 /// The file trailer: a field count of -1.
-pub const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+pub(crate) const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
 
 /// Appends one tuple in binary COPY format, columns in [`COLUMNS`] order.
-pub fn push_row(out: &mut Vec<u8>, row: &Row, topic: &str) {
+pub(crate) fn push_row(out: &mut Vec<u8>, row: &Row, topic: &str) {
     fn field(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
         out.extend_from_slice(bytes);
@@ -74,7 +74,11 @@ pub fn push_row(out: &mut Vec<u8>, row: &Row, topic: &str) {
 /// Creates [`TABLE`] in the database of `owner_url`, then times encoding and copying `rows`
 /// in one `COPY` statement (its own transaction, committed with the server's
 /// `synchronous_commit`). Returns the wall time of the copy.
-pub async fn baseline(owner_url: &str, rows: &[Row], topic: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn baseline(
+    owner_url: &str,
+    rows: &[Row],
+    topic: &str,
+) -> anyhow::Result<Duration> {
     let mut conn = PgConnection::connect(owner_url)
         .await
         .context("connecting as the owner for the COPY baseline")?;

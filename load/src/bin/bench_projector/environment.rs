@@ -7,11 +7,11 @@ use std::process::Command;
 use sqlx::{Connection, PgConnection};
 
 /// Labelled facts about the environment, in print order.
-pub struct Environment(pub Vec<(&'static str, String)>);
+pub(crate) struct Environment(pub Vec<(&'static str, String)>);
 
 impl Environment {
     /// Probes the machine, the Postgres server behind `owner_url` and the Kafka client.
-    pub async fn probe(owner_url: &str) -> Environment {
+    pub(crate) async fn probe(owner_url: &str) -> Environment {
         let mut facts = Vec::new();
         facts.push((
             "date (UTC)",
@@ -54,7 +54,7 @@ impl Environment {
 }
 
 /// The 1-, 5- and 15-minute load averages.
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     read("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())

@@ -19,7 +19,7 @@ use trestle_kafka::EventProducer;
 use crate::progress::{self, Ends, Source};
 
 /// What the paced run measured.
-pub struct Latency {
+pub(crate) struct Latency {
     pub target_rate: f64,
     pub achieved_rate: f64,
     pub samples: usize,
@@ -38,7 +38,7 @@ pub struct Latency {
 impl Latency {
     /// Whether the projector kept pace: caught up within a second of the last send (a batch
     /// waits at most `batch_max_wait_ms` and takes well under a second to apply).
-    pub fn kept_up(&self) -> bool {
+    pub(crate) fn kept_up(&self) -> bool {
         self.drain <= Duration::from_secs(1)
     }
 }
@@ -48,7 +48,7 @@ type Advances = BTreeMap<i32, Vec<(i64, Instant)>>;
 
 /// Produces `events` at `rate` per second and measures each one's produce-to-visible time.
 /// The projector must already be running on `topic` and caught up.
-pub async fn measure(
+pub(crate) async fn measure(
     producer: &EventProducer,
     pool: &sqlx::PgPool,
     topic: &str,
@@ -164,7 +164,7 @@ async fn observe(
 }
 
 /// Nearest-rank percentile of sorted samples.
-pub fn percentile(sorted: &[Duration], pct: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], pct: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

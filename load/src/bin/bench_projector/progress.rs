@@ -11,17 +11,17 @@ use rdkafka::{Offset, TopicPartitionList};
 use trestle_kafka::KafkaOptions;
 
 /// End offsets of a topic, by partition.
-pub type Ends = BTreeMap<i32, i64>;
+pub(crate) type Ends = BTreeMap<i32, i64>;
 
 /// When a projector run first showed progress and when it reached the end.
-pub struct Finished {
+pub(crate) struct Finished {
     /// First poll that saw any progress, and how many records were done then.
     pub first_progress: Option<(Instant, i64)>,
     pub done: Instant,
 }
 
 /// Where progress is read from.
-pub enum Source {
+pub(crate) enum Source {
     /// `projector_offsets` rows of a topic (readable by the application role, no tenant).
     Postgres { pool: sqlx::PgPool, topic: String },
     /// The committed offsets of a consumer group, fetched without joining the group.
@@ -33,7 +33,7 @@ pub enum Source {
 
 impl Source {
     /// A source reading `group`'s committed offsets of `topic`.
-    pub fn kafka(options: &KafkaOptions, group: &str, topic: &str) -> anyhow::Result<Self> {
+    pub(crate) fn kafka(options: &KafkaOptions, group: &str, topic: &str) -> anyhow::Result<Self> {
         let consumer: BaseConsumer = options
             .consumer_config(group)
             .create()
@@ -45,7 +45,7 @@ impl Source {
     }
 
     /// Next offset to process per partition (0 where nothing is stored).
-    pub async fn read(&self, ends: &Ends) -> anyhow::Result<BTreeMap<i32, i64>> {
+    pub(crate) async fn read(&self, ends: &Ends) -> anyhow::Result<BTreeMap<i32, i64>> {
         match self {
             Source::Postgres { pool, topic } => {
                 let rows: Vec<(i32, i64)> = sqlx::query_as(
@@ -85,7 +85,7 @@ impl Source {
 
 /// Records done: the sum over partitions of the next offset, capped at the end. The bench's
 /// topics hold only its own non-transactional records, so offsets are dense from 0.
-pub fn done(next: &BTreeMap<i32, i64>, ends: &Ends) -> i64 {
+pub(crate) fn done(next: &BTreeMap<i32, i64>, ends: &Ends) -> i64 {
     ends.iter()
         .map(|(p, end)| next.get(p).copied().unwrap_or(0).min(*end))
         .sum()
@@ -93,7 +93,7 @@ pub fn done(next: &BTreeMap<i32, i64>, ends: &Ends) -> i64 {
 
 /// Polls `source` every `every` until every partition reaches its end, or fails after
 /// `timeout`.
-pub async fn wait_for_end(
+pub(crate) async fn wait_for_end(
     source: &Source,
     ends: &Ends,
     every: Duration,

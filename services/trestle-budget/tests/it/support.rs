@@ -13,14 +13,14 @@ use uuid::Uuid;
 /// Everything budgets are built from: the shared Redis section, the tier table, their own
 /// options.
 #[derive(Debug, Clone)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub redis: RedisOptions,
     pub tiers: TierTable,
     pub budget: BudgetOptions,
 }
 
 /// Defaults on the local stack's Redis, with a key prefix of this test's own.
-pub fn setup(test: &str) -> Setup {
+pub(crate) fn setup(test: &str) -> Setup {
     Setup {
         redis: RedisOptions {
             redis_url: trestle_testkit::redis_url(),
@@ -33,18 +33,18 @@ pub fn setup(test: &str) -> Setup {
 }
 
 /// Budgets on their own connection made with `setup.redis`.
-pub async fn budgets(setup: &Setup) -> Budgets {
+pub(crate) async fn budgets(setup: &Setup) -> Budgets {
     let redis = setup.redis.connect().await.expect("connect to Redis");
     Budgets::new(redis, &setup.tiers, setup.budget.clone()).expect("build the budgets")
 }
 
 /// The month every test uses (keys are per test prefix anyway).
-pub fn month() -> Month {
+pub(crate) fn month() -> Month {
     Month::new(2025, 6).unwrap()
 }
 
 /// The budget hash of `company`'s month as stored (missing fields are absent).
-pub async fn stored(setup: &Setup, company: Uuid, month: Month) -> HashMap<String, i64> {
+pub(crate) async fn stored(setup: &Setup, company: Uuid, month: Month) -> HashMap<String, i64> {
     let key = format!(
         "{}budget:{}:{month}",
         setup.redis.key_prefix,

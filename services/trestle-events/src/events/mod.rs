@@ -36,13 +36,13 @@ macro_rules! record {
     };
 }
 
-pub mod ai_outcomes;
-pub mod ai_requests;
-pub mod alerts;
-pub mod cloud_projects;
-pub mod documents;
-pub mod notebooks;
-pub mod price_books;
-pub mod providers;
-pub mod tenants;
-pub mod usage;
+pub(crate) mod ai_outcomes;
+pub(crate) mod ai_requests;
+pub(crate) mod alerts;
+pub(crate) mod cloud_projects;
+pub(crate) mod documents;
+pub(crate) mod notebooks;
+pub(crate) mod price_books;
+pub(crate) mod providers;
+pub(crate) mod tenants;
+pub(crate) mod usage;

@@ -15,10 +15,10 @@ fn at(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(1_767_225_600_000_000 + micros).expect("in range")
 }
 
-pub const COMPANY: Uuid = Uuid::from_u128(0x0f0e_0d0c_0b0a_4908_8706_0504_0302_0100);
+pub(crate) const COMPANY: Uuid = Uuid::from_u128(0x0f0e_0d0c_0b0a_4908_8706_0504_0302_0100);
 
 /// A deterministic envelope; `n` varies the ids and time.
-pub fn meta(n: u128) -> Meta {
+pub(crate) fn meta(n: u128) -> Meta {
     Meta {
         event_id: uuid(n),
         company_id: COMPANY,
@@ -36,7 +36,7 @@ fn platform_meta(n: u128) -> Meta {
 }
 
 /// One full sample of every event type, in `Event::NAMES` order.
-pub fn full() -> Vec<Event> {
+pub(crate) fn full() -> Vec<Event> {
     let request = uuid(77);
     vec![
         CompanyRegistered {
@@ -281,7 +281,7 @@ pub fn full() -> Vec<Event> {
 }
 
 /// Variants that take the other branches: empty options and arrays, other symbols, extremes.
-pub fn sparse() -> Vec<Event> {
+pub(crate) fn sparse() -> Vec<Event> {
     vec![
         AiRequestSubmitted {
             meta: meta(101),
@@ -391,7 +391,7 @@ pub fn sparse() -> Vec<Event> {
 }
 
 /// Every sample.
-pub fn all() -> Vec<Event> {
+pub(crate) fn all() -> Vec<Event> {
     let mut all = full();
     all.extend(sparse());
     all

@@ -16,14 +16,14 @@ use uuid::Uuid;
 
 use crate::support::{expected, publish_all, spawn, usage};
 
-pub fn registered(company: Uuid, name: &str, tier: Tier, region: Region) -> Event {
+pub(crate) fn registered(company: Uuid, name: &str, tier: Tier, region: Region) -> Event {
     Event::CompanyRegistered(CompanyRegistered {
         name: name.into(),
         ..fixtures::registered(company, tier, region)
     })
 }
 
-pub fn provisioned(company: Uuid, shard: i32, project: &str, region: Region) -> Event {
+pub(crate) fn provisioned(company: Uuid, shard: i32, project: &str, region: Region) -> Event {
     Event::TenantProvisioned(TenantProvisioned {
         meta: Meta::root(company),
         region,
@@ -35,7 +35,7 @@ pub fn provisioned(company: Uuid, shard: i32, project: &str, region: Region) -> 
 }
 
 /// Publishes one at a time, so the log keeps the given order within a company.
-pub async fn publish_in_order(producer: &EventProducer, events: &[Event]) {
+pub(crate) async fn publish_in_order(producer: &EventProducer, events: &[Event]) {
     for e in events {
         producer.publish(e).await.expect("publish");
     }
@@ -43,14 +43,18 @@ pub async fn publish_in_order(producer: &EventProducer, events: &[Event]) {
 
 /// Waits until the projector writing to `pool` has stored offsets at the end of every
 /// partition of each of `logical` topics.
-pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, logical: &[&str]) {
+pub(crate) async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, logical: &[&str]) {
     for name in logical {
         crate::support::wait_topic_caught_up(topics, pool, name, Duration::from_secs(60)).await;
     }
 }
 
 /// Config of a control-database projector of this test.
-pub fn control_config(topics: &TestTopics, db: &TestDb, kind: ProjectionKind) -> ProjectorConfig {
+pub(crate) fn control_config(
+    topics: &TestTopics,
+    db: &TestDb,
+    kind: ProjectionKind,
+) -> ProjectorConfig {
     ProjectorConfig {
         kafka: topics.options.clone(),
         postgres: db.options.clone(),

@@ -9,10 +9,10 @@ use trestle_projector::ProjectorConfig;
 use trestle_testkit::{ChildGuard, TestDb, TestTopics};
 use uuid::Uuid;
 
-pub use trestle_testkit::fixtures::{publish_all, usage};
+pub(crate) use trestle_testkit::fixtures::{publish_all, usage};
 
 /// Projector config for a test's topics and database.
-pub fn config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {
+pub(crate) fn config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {
     ProjectorConfig {
         kafka: topics.options.clone(),
         postgres: db.options.clone(),
@@ -22,7 +22,7 @@ pub fn config(topics: &TestTopics, db: &TestDb) -> ProjectorConfig {
 }
 
 /// Starts the projector in this process; dropping the sender stops it.
-pub fn spawn(
+pub(crate) fn spawn(
     config: ProjectorConfig,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
@@ -40,13 +40,13 @@ pub fn spawn(
 }
 
 /// Waits until the projector's stored offsets reach the usage topic's end on every partition.
-pub async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, timeout: Duration) {
+pub(crate) async fn wait_caught_up(topics: &TestTopics, pool: &sqlx::PgPool, timeout: Duration) {
     wait_topic_caught_up(topics, pool, "usage", timeout).await
 }
 
 /// Waits until the projector writing to `pool` has stored offsets at the end of every
 /// partition of the logical topic.
-pub async fn wait_topic_caught_up(
+pub(crate) async fn wait_topic_caught_up(
     topics: &TestTopics,
     pool: &sqlx::PgPool,
     logical: &str,
@@ -81,7 +81,7 @@ pub async fn wait_topic_caught_up(
 /// Starts the `trestle-projector` binary (so a test can SIGKILL it) running `projection`, as
 /// the static group member `member` (a restart takes its partitions back at once instead of
 /// waiting for the killed member's session to time out), `batch` records per transaction.
-pub fn start_projector_binary(
+pub(crate) fn start_projector_binary(
     topics: &TestTopics,
     db: &TestDb,
     projection: &str,
@@ -107,7 +107,7 @@ pub fn start_projector_binary(
 }
 
 /// A company's monthly totals: (all query meters, total cost micro-USD), read as that tenant.
-pub async fn monthly_totals(pool: &sqlx::PgPool, company: Uuid) -> (i64, i64) {
+pub(crate) async fn monthly_totals(pool: &sqlx::PgPool, company: Uuid) -> (i64, i64) {
     let mut tx = trestle_store::begin_for_tenant(pool, company)
         .await
         .unwrap();
@@ -125,7 +125,7 @@ pub async fn monthly_totals(pool: &sqlx::PgPool, company: Uuid) -> (i64, i64) {
 }
 
 /// `n` requests spread over `companies`, one gemini-flash query each (cost 100).
-pub fn workload(companies: &[Uuid], n: usize) -> Vec<Event> {
+pub(crate) fn workload(companies: &[Uuid], n: usize) -> Vec<Event> {
     (0..n)
         .map(|i| {
             usage(
@@ -140,7 +140,7 @@ pub fn workload(companies: &[Uuid], n: usize) -> Vec<Event> {
 }
 
 /// The expected (queries, cost) per company of a workload.
-pub fn expected(events: &[Event]) -> BTreeMap<Uuid, (i64, i64)> {
+pub(crate) fn expected(events: &[Event]) -> BTreeMap<Uuid, (i64, i64)> {
     let mut totals = BTreeMap::new();
     for e in events {
         if let Event::UsageRecorded(u) = e {
@@ -153,7 +153,7 @@ pub fn expected(events: &[Event]) -> BTreeMap<Uuid, (i64, i64)> {
 }
 
 /// Asserts every company's monthly totals equal the expectation.
-pub async fn assert_totals(pool: &sqlx::PgPool, expected: &BTreeMap<Uuid, (i64, i64)>) {
+pub(crate) async fn assert_totals(pool: &sqlx::PgPool, expected: &BTreeMap<Uuid, (i64, i64)>) {
     for (company, want) in expected {
         assert_eq!(
             monthly_totals(pool, *company).await,
@@ -164,7 +164,7 @@ pub async fn assert_totals(pool: &sqlx::PgPool, expected: &BTreeMap<Uuid, (i64, 
 }
 
 /// A test's own topics and shard database, with a uniform workload already published.
-pub struct Published {
+pub(crate) struct Published {
     pub topics: TestTopics,
     pub db: TestDb,
     pub pool: sqlx::PgPool,
@@ -176,7 +176,7 @@ pub struct Published {
 
 impl Published {
     /// `events` gemini-flash usage events from `companies` companies on `partitions` partitions.
-    pub async fn new(test: &str, partitions: i32, companies: usize, events: usize) -> Self {
+    pub(crate) async fn new(test: &str, partitions: i32, companies: usize, events: usize) -> Self {
         let topics = TestTopics::create(test, partitions).await.unwrap();
         let db = TestDb::shard(test).await.unwrap();
         let companies: Vec<Uuid> = (0..companies).map(|_| Uuid::now_v7()).collect();
@@ -196,7 +196,7 @@ impl Published {
     }
 
     /// Drops the database and the topics (call at the end of a passing test).
-    pub async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         self.pool.close().await;
         self.db.drop_db().await;
         self.topics.delete().await;

@@ -4,12 +4,12 @@ use trestle_scheduler::{Dispatch, Pending, Scheduler, SchedulerOptions, Tier};
 use uuid::Uuid;
 
 /// Company number `n`.
-pub fn company(n: u128) -> Uuid {
+pub(crate) fn company(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }
 
 /// A record whose payload is its offset.
-pub fn record(
+pub(crate) fn record(
     partition: i32,
     offset: i64,
     company: Uuid,
@@ -27,16 +27,16 @@ pub fn record(
 }
 
 /// A scheduler with `options`.
-pub fn scheduler(options: SchedulerOptions) -> Scheduler<i64> {
+pub(crate) fn scheduler(options: SchedulerOptions) -> Scheduler<i64> {
     options.build().expect("valid options")
 }
 
 /// Everything `next` returns until it returns `None`.
-pub fn drain(scheduler: &mut Scheduler<i64>) -> Vec<Dispatch<i64>> {
+pub(crate) fn drain(scheduler: &mut Scheduler<i64>) -> Vec<Dispatch<i64>> {
     std::iter::from_fn(|| scheduler.next()).collect()
 }
 
 /// The offsets of `dispatches`.
-pub fn offsets(dispatches: &[Dispatch<i64>]) -> Vec<i64> {
+pub(crate) fn offsets(dispatches: &[Dispatch<i64>]) -> Vec<i64> {
     dispatches.iter().map(|d| d.offset).collect()
 }

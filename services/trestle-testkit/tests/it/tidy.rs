@@ -233,7 +233,7 @@ fn long_functions(text: &str) -> Vec<(String, usize, usize)> {
 }
 
 fn function_name(line: &str) -> Option<String> {
-    let mut words = line.trim_start().split_whitespace().peekable();
+    let mut words = line.split_whitespace().peekable();
     while let Some(word) = words.next() {
         match word {
             w if w.starts_with("pub") => continue,
