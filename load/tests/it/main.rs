@@ -35,6 +35,8 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     let mut engine = trestle_engine::EngineConfig {
         kafka: topics.options.clone(),
         group_id: topics.group("engine"),
+        // trestle-load registers its companies but does not run onboarding.
+        unprovisioned: trestle_engine::Unprovisioned::ServeAsStarter,
         ..Default::default()
     };
     engine.provider.base_url = sim_url;

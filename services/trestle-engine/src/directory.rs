@@ -5,8 +5,9 @@
 //! Every engine instance reads the whole topic (manual assignment from the beginning, no
 //! consumer group, read_committed): the directory is small (a few hundred bytes per company)
 //! and must be complete on every instance, whichever partitions of `ai-requests` it owns.
-//! A company not (yet) in the directory is treated as a starter in the default project: the
-//! least privileged, never more than it paid for.
+//! Only a provisioned company is served (unless `unprovisioned = "serve_as_starter"`); one not
+//! (yet) in the directory is looked up with the default entry — a starter in the default
+//! project, the least privileged — and its standing says why it is not served.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -30,6 +31,29 @@ pub struct Tenant {
     pub region: Region,
     /// Cloud project its AI calls go through (breakers are per provider, project and region).
     pub cloud_project: String,
+    /// How far onboarding got: only a provisioned company is served.
+    pub standing: Standing,
+}
+
+/// How far a company got through onboarding, as the directory has read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// No registration read.
+    Unknown,
+    /// Registered, not provisioned yet.
+    Registered,
+    /// Provisioned: placed on a shard and a cloud project; served.
+    Provisioned,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Unknown => "not registered",
+            Standing::Registered => "registered, not provisioned yet",
+            Standing::Provisioned => "provisioned",
+        }
+    }
 }
 
 /// Published price books: version → (effective from, unit prices).
@@ -44,6 +68,8 @@ pub struct Directory {
     price_books: Arc<RwLock<PublishedBooks>>,
     /// The configured price book: used until a published one is in effect.
     configured: Arc<PriceBook>,
+    /// Woken whenever a provisioning is folded in.
+    provisioned: Arc<tokio::sync::Notify>,
 }
 
 impl Directory {
@@ -55,6 +81,7 @@ impl Directory {
             default: Arc::new(default),
             price_books: Arc::default(),
             configured: Arc::new(configured),
+            provisioned: Arc::default(),
         }
     }
 
@@ -77,6 +104,25 @@ impl Directory {
             .get(company)
             .cloned()
             .unwrap_or_else(|| (*self.default).clone())
+    }
+
+    /// The company's entry once it is provisioned, waiting up to `timeout` for the provisioning
+    /// to be read (a request can reach the engine just before the directory reads it); else
+    /// what is known then.
+    pub async fn wait_provisioned(&self, company: &Uuid, timeout: Duration) -> Tenant {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.provisioned.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let tenant = self.get(company);
+            if tenant.standing == Standing::Provisioned {
+                return tenant;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.get(company);
+            }
+        }
     }
 
     /// Companies known.
@@ -104,6 +150,9 @@ impl Directory {
                 if e.region != Region::Unknown {
                     entry.region = e.region;
                 }
+                if entry.standing == Standing::Unknown {
+                    entry.standing = Standing::Registered;
+                }
             }
             Event::TenantProvisioned(e) => {
                 let entry = tenants
@@ -115,6 +164,9 @@ impl Directory {
                 if !e.cloud_project_id.is_empty() {
                     entry.cloud_project = e.cloud_project_id.clone();
                 }
+                entry.standing = Standing::Provisioned;
+                drop(tenants);
+                self.provisioned.notify_waiters();
             }
             Event::PriceBookPublished(e) => {
                 let mut books = self.price_books.write().unwrap_or_else(|e| e.into_inner());
@@ -219,7 +271,7 @@ impl Directory {
         });
         if tokio::time::timeout(catch_up, caught_up).await.is_err() {
             tracing::warn!(
-                message = "The tenant directory has not caught up; serving unknown companies as starters meanwhile.",
+                message = "The tenant directory has not caught up; companies it has not read yet wait for it or are refused meanwhile.",
                 companies = self.len(),
                 waited_ms = catch_up.as_millis() as u64
             );
@@ -263,11 +315,13 @@ mod tests {
             tier: Tier::Starter,
             region: Region::Us,
             cloud_project: "shared-0".into(),
+            standing: Standing::Unknown,
         }
     }
 
     #[test]
-    fn unknown_companies_are_starters_and_registration_sets_tier_then_provisioning_the_project() {
+    fn unknown_companies_are_unknown_starters_and_registration_sets_tier_then_provisioning_the_project(
+    ) {
         let directory = Directory::new(default(), PriceBook::default());
         let company = Uuid::now_v7();
         assert_eq!(directory.get(&company), default());
@@ -278,6 +332,7 @@ mod tests {
             country: "DE".into(),
             region: Region::Eu,
         }));
+        assert_eq!(directory.get(&company).standing, Standing::Registered);
         directory.apply(&Event::TenantProvisioned(TenantProvisioned {
             meta: Meta::root(company),
             region: Region::Eu,
@@ -288,8 +343,13 @@ mod tests {
         }));
         let t = directory.get(&company);
         assert_eq!(
-            (t.tier, t.region, t.cloud_project.as_str()),
-            (Tier::Enterprise, Region::Eu, "dedicated-acme")
+            (t.tier, t.region, t.cloud_project.as_str(), t.standing),
+            (
+                Tier::Enterprise,
+                Region::Eu,
+                "dedicated-acme",
+                Standing::Provisioned
+            )
         );
     }
 }

@@ -6,22 +6,8 @@
 pub enum Error {
     #[error(transparent)]
     Kafka(Box<trestle_kafka::Error>),
-    #[error("transaction step `{step}` failed: {source}")]
-    Transaction {
-        step: &'static str,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("producing to {topic} failed: {source}")]
-    Produce {
-        topic: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("cannot encode {event}: {reason}")]
-    Unencodable { event: &'static str, reason: String },
-    #[error("scheduler options: {0}")]
-    Scheduler(#[source] trestle_scheduler::Error),
+    #[error(transparent)]
+    Workflow(#[from] trestle_workflow::Error),
     #[error("invalid engine configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("starting the {what}: {source}")]

@@ -7,7 +7,7 @@ use crate::chains::Chains;
 
 /// A record as consumed, detached from the consumer (so the consumer can be closed while it
 /// waits in the scheduler).
-pub(crate) use trestle_kafka::OwnedRecord as InRecord;
+use trestle_kafka::OwnedRecord as InRecord;
 
 /// Decodes and validates a record of `ai-requests`: a submitted request, keyed by its company,
 /// of a kind that has a provider chain.

@@ -1,4 +1,4 @@
-//! The AI request workflow engine.
+//! The AI request workflow engine, on the workflow runtime (`trestle-workflow`).
 //!
 //! It consumes `AiRequestSubmitted` from `ai-requests` (read_committed), queues each record per
 //! company in a fair scheduler (deficit round-robin by tier, per-company caps, one record per
@@ -16,7 +16,6 @@
 
 mod cache;
 mod chains;
-mod commit;
 mod directory;
 mod error;
 mod intake;
@@ -24,36 +23,33 @@ mod ladder;
 mod outcome;
 mod pricing;
 mod provider;
-mod rebalance;
 mod reservation;
 mod serve;
 mod worker;
 
 pub use cache::{CacheOptions, ResponseCache};
 pub use chains::{Chain, Chains, Step};
-pub use directory::{Directory, Tenant};
+pub use directory::{Directory, Standing, Tenant};
 pub use error::{ConfigError, Error};
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
 pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
+pub use trestle_workflow::DispatchMode;
 pub use worker::run;
 
 use serde::{Deserialize, Serialize};
 use trestle_scheduler::SchedulerOptions;
 
-/// How the engine picks the next record; `fair` in production. The baselines to measure
-/// against (docs/benchmarks.md) exist only with the `bench` feature.
+/// What the engine does with a request of a company that is not provisioned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DispatchMode {
-    /// Deficit round-robin over companies weighted by tier, per-company caps, ordering keys.
-    Fair,
-    /// One queue in log order for everyone (ordering keys still honoured), no per-company caps.
-    #[cfg(feature = "bench")]
-    Fifo,
-    /// Classic in-order consumption: one record per partition at a time.
-    #[cfg(feature = "bench")]
-    PartitionOrder,
+pub enum Unprovisioned {
+    /// A failed outcome naming the company's standing (not registered; registered, not
+    /// provisioned yet): no provider call, no usage.
+    Refuse,
+    /// Served as a starter in the default project (load tests and benchmarks without
+    /// onboarding).
+    ServeAsStarter,
 }
 
 /// Configuration of the engine.
@@ -75,6 +71,13 @@ pub struct EngineConfig {
     pub default_cloud_project: String,
     /// How long start-up waits for the tenant directory to read the `tenants` topic.
     pub directory_catch_up_ms: u64,
+    /// What a request of a company that is not provisioned gets: `refuse` (the default: a
+    /// failed outcome naming its standing, no provider call, no usage) or `serve_as_starter`
+    /// (for load tests and benchmarks without onboarding).
+    pub unprovisioned: Unprovisioned,
+    /// How long a request of a company not provisioned yet waits for the directory to read its
+    /// provisioning before it is refused.
+    pub provisioning_wait_ms: u64,
     /// Longest time between commits (one Kafka transaction each).
     pub commit_interval_ms: u64,
     /// Commit early once this many events wait to be published.
@@ -117,6 +120,8 @@ impl Default for EngineConfig {
             region: trestle_events::Region::Us,
             default_cloud_project: "shared-0".into(),
             directory_catch_up_ms: 30_000,
+            unprovisioned: Unprovisioned::Refuse,
+            provisioning_wait_ms: 2_000,
             commit_interval_ms: 100,
             commit_max_records: 1000,
             shutdown_grace_ms: 10_000,
@@ -161,17 +166,28 @@ impl EngineConfig {
         self.ladder.enabled || self.cost_limits.enabled || self.cache.enabled
     }
 
-    /// The scheduler options for the dispatch mode: the baselines put every record under one
-    /// pseudo-company, so its cap is lifted to the global one.
+    /// The scheduler options: bounds from `[scheduler]`, weights and per-company caps from
+    /// the tier table.
     pub(crate) fn scheduler_options(&self) -> SchedulerOptions {
         let mut options = self.scheduler.clone();
         options.weights = self.tiers.scheduler_weights();
         options.max_in_flight_per_company = self.tiers.max_in_flight();
-        if self.dispatch != DispatchMode::Fair {
-            let all = options.max_in_flight as u32;
-            options.max_in_flight_per_company.enterprise = all;
-            options.weights.enterprise = all;
-        }
         options
+    }
+
+    /// Where and how the AI request workflow runs.
+    pub(crate) fn runtime_options(&self) -> trestle_workflow::RuntimeOptions {
+        trestle_workflow::RuntimeOptions {
+            kafka: self.kafka.clone(),
+            topic: "ai-requests",
+            name: "engine",
+            group_id: self.group_id.clone(),
+            instance_id: self.instance_id.clone(),
+            commit_interval_ms: self.commit_interval_ms,
+            commit_max_records: self.commit_max_records,
+            shutdown_grace_ms: self.shutdown_grace_ms,
+            dispatch: self.dispatch,
+            scheduler: self.scheduler_options(),
+        }
     }
 }

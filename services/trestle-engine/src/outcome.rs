@@ -9,6 +9,7 @@ use trestle_events::{
 use trestle_ratelimit::{Limit, RETRY_NEVER_MS};
 
 use crate::cache::Cached;
+use crate::directory::Standing;
 
 /// The reason of a request whose task failed (a bug): retryable, no provider named.
 pub(crate) const INTERNAL_ERROR: &str = "internal error: the engine could not serve this request";
@@ -41,6 +42,21 @@ pub(crate) fn failed(
         providers_tried,
         retryable,
     })
+}
+
+/// The failed outcome of a request of a company that is not provisioned: retryable once it
+/// is registered (onboarding provisions it), not when it is unknown.
+pub(crate) fn unprovisioned(submitted: &AiRequestSubmitted, standing: Standing) -> Event {
+    let company = submitted.meta.company_id;
+    failed(
+        submitted,
+        format!(
+            "company {company} is {}: only provisioned companies are served",
+            standing.as_str()
+        ),
+        vec![],
+        standing == Standing::Registered,
+    )
 }
 
 /// The failed outcome of a request whose task panicked.

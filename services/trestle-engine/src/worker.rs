@@ -1,36 +1,31 @@
-//! The session loop: poll → fair scheduler → request tasks → one Kafka transaction per commit
-//! carrying the finished records' events and each partition's commit point.
-//!
-//! One task owns the consumer, the scheduler and the producer. Polled records are offered to
-//! the scheduler; what it dispatches runs as a tokio task (ladder, chain, breakers); a finished
-//! record's events wait in memory until the next commit, which publishes them together with
-//! every partition's commit point (watermark + finished-beyond metadata) in one transaction.
-//! A failed commit is aborted and retried with the same events; a revoked partition's
-//! unpublished events are dropped (its new owner redoes those records: provider calls are
-//! at-least-once, outcomes exactly-once).
+//! The AI request workflow on the workflow runtime: a record of `ai-requests` is admitted as a
+//! valid request of a known tenant (or dead-lettered), and its step serves it — ladder, chain,
+//! breakers — to its outcome and usage events. Breaker transitions go out as side events in the
+//! runtime's next commit.
 
-mod partitions;
-mod running;
-mod session;
 mod transitions;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use trestle_breaker::Breakers;
 use trestle_breaker::Transition;
 use trestle_budget::Budgets;
-use trestle_kafka::{run_sessions, session_backoff, Shutdown};
+use trestle_events::{AiRequestSubmitted, Event};
+use trestle_kafka::OwnedRecord;
 use trestle_ratelimit::RateLimiter;
+use trestle_workflow::{Admitted, Workflow};
 
-use self::session::Session;
+use self::transitions::transition_event;
 use crate::cache::ResponseCache;
-use crate::directory::{Directory, Tenant};
+use crate::directory::{Directory, Standing, Tenant};
+use crate::intake::validate;
+use crate::outcome;
 use crate::provider::ProviderClient;
-use crate::serve::{Limiters, Services};
-use crate::{EngineConfig, Error};
+use crate::serve::{serve, Limiters, Services};
+use crate::{EngineConfig, Error, Unprovisioned};
 
 /// Runs the engine until `shutdown` resolves; transient failures restart the session with
 /// backoff. Needs the multi-threaded tokio runtime (the blocking transaction calls run in
@@ -42,6 +37,7 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
             tier: trestle_tiers::Tier::Starter,
             region: config.region,
             cloud_project: config.default_cloud_project.clone(),
+            standing: Standing::Unknown,
         },
         config.price_book.clone(),
     );
@@ -53,23 +49,84 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
         .await?;
     let (transitions_tx, transitions) = unbounded_channel();
     let services = Arc::new(services(&config, &directory, transitions_tx).await?);
-    // Sessions run one after another; each borrows the transitions for its lifetime.
-    let transitions = &tokio::sync::Mutex::new(transitions);
-    let (config, directory, services) = (&config, &directory, &services);
-    run_sessions(
-        shutdown,
-        session_backoff(),
-        |shutdown: Shutdown| async move {
-            let mut transitions = transitions.lock().await;
-            let mut session = Session::start(config, services.clone(), directory.clone())?;
-            let mut stop = std::pin::pin!(shutdown.requested());
-            let result = session.run(&mut stop, &mut transitions).await;
-            session.close().await;
-            result
-        },
-    )
-    .await;
+    let workflow = Arc::new(AiRequests {
+        services,
+        unprovisioned: config.unprovisioned,
+        provisioning_wait: Duration::from_millis(config.provisioning_wait_ms),
+    });
+    let side = side_events(transitions);
+    trestle_workflow::run(workflow, config.runtime_options(), side, shutdown).await?;
     Ok(())
+}
+
+/// The AI request workflow.
+struct AiRequests {
+    services: Arc<Services>,
+    unprovisioned: Unprovisioned,
+    provisioning_wait: Duration,
+}
+
+/// An admitted request and the tenant it is served as.
+struct Request {
+    submitted: AiRequestSubmitted,
+    tenant: Tenant,
+}
+
+impl Workflow for AiRequests {
+    type Item = Request;
+
+    fn admit(&self, record: &OwnedRecord) -> Result<Admitted<Request>, String> {
+        let submitted = validate(record, &self.services.chains)?;
+        let company = submitted.meta.company_id;
+        let tenant = self.services.directory.get(&company);
+        Ok(Admitted {
+            company,
+            tier: tenant.tier,
+            ordering_key: submitted.ordering_key.clone(),
+            item: Request { submitted, tenant },
+        })
+    }
+
+    /// Serves a provisioned company's request; refuses the others (after waiting briefly for
+    /// the directory to read a provisioning that may just have happened).
+    async fn step(self: Arc<Self>, request: Arc<Request>) -> Vec<Event> {
+        let submitted = &request.submitted;
+        let mut tenant = request.tenant.clone();
+        if tenant.standing != Standing::Provisioned && self.unprovisioned == Unprovisioned::Refuse {
+            let company = &submitted.meta.company_id;
+            let directory = &self.services.directory;
+            tenant = directory
+                .wait_provisioned(company, self.provisioning_wait)
+                .await;
+            if tenant.standing != Standing::Provisioned {
+                trestle_telemetry::request_refused(tenant.standing.as_str());
+                return vec![outcome::unprovisioned(submitted, tenant.standing)];
+            }
+        }
+        serve(&self.services, submitted, &tenant).await
+    }
+
+    /// A request whose task panicked ends as failed, with the internal-error reason.
+    fn panicked(&self, request: &Request) -> Vec<Event> {
+        tracing::error!(
+            message = "A request task failed; its request ends as failed (internal error).",
+            request_id = %request.submitted.request_id,
+        );
+        vec![outcome::internal_error(&request.submitted)]
+    }
+}
+
+/// Breaker transitions as `providers` events, for the runtime's next commit.
+fn side_events(mut transitions: UnboundedReceiver<Transition>) -> UnboundedReceiver<Event> {
+    let (events, side) = unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(transition) = transitions.recv().await {
+            if events.send(transition_event(&transition)).is_err() {
+                break;
+            }
+        }
+    });
+    side
 }
 
 /// What serving needs: one Redis connection (when anything uses it) shared by the rate

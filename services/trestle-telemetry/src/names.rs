@@ -2,6 +2,8 @@
 
 pub const EVENTS_PUBLISHED_TOTAL: &str = "trestle_events_published_total";
 pub const HTTP_REJECTED_TOTAL: &str = "trestle_http_rejected_total";
+/// Requests the engine refused because their company is not provisioned, by standing.
+pub const REQUESTS_UNPROVISIONED_TOTAL: &str = "trestle_engine_requests_unprovisioned_total";
 pub const RECORDS_CONSUMED_TOTAL: &str = "trestle_records_consumed_total";
 pub const DEAD_LETTERS_TOTAL: &str = "trestle_dead_letters_total";
 pub const PROVIDER_CALLS_TOTAL: &str = "trestle_provider_calls_total";

@@ -14,6 +14,12 @@ pub fn http_rejected(reason: &'static str) {
     metrics::counter!(names::HTTP_REJECTED_TOTAL, "reason" => reason).increment(1);
 }
 
+/// The engine refused a request: its company is not provisioned (`standing` says how far
+/// it got).
+pub fn request_refused(standing: &'static str) {
+    metrics::counter!(names::REQUESTS_UNPROVISIONED_TOTAL, "standing" => standing).increment(1);
+}
+
 /// A consumer took records off a topic.
 pub fn records_consumed(stage: &'static str, count: usize) {
     metrics::counter!(names::RECORDS_CONSUMED_TOTAL, "stage" => stage).increment(count as u64);

@@ -20,6 +20,8 @@ pub(crate) fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode
         kafka: kafka.clone(),
         group_id: group,
         dispatch,
+        // The benchmark's companies are not onboarded.
+        unprovisioned: trestle_engine::Unprovisioned::ServeAsStarter,
         ..EngineConfig::default()
     };
     config.ladder.enabled = false;

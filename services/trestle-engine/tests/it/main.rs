@@ -3,6 +3,7 @@
 mod breakers;
 mod fairness;
 mod ladder;
+mod onboarded;
 mod panic;
 mod pricing;
 mod restart;

@@ -71,6 +71,9 @@ pub(crate) fn config(topics: &TestTopics, sim: &str) -> EngineConfig {
         kafka: topics.options.clone(),
         group_id: topics.group("engine"),
         commit_interval_ms: 20,
+        // These tests are about serving; their companies are not onboarded. The refusal of
+        // companies that are not provisioned has its own test (onboarded.rs).
+        unprovisioned: trestle_engine::Unprovisioned::ServeAsStarter,
         ..EngineConfig::default()
     };
     let prefix = format!("{}:", unique("engine"));

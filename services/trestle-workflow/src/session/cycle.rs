@@ -8,7 +8,7 @@ use trestle_scheduler::CommitPoint;
 
 use super::Session;
 use crate::commit::{Batch, Output};
-use crate::Error;
+use crate::{Error, Workflow};
 
 /// Consecutive failed commits after which the session restarts from the committed offsets.
 const MAX_COMMIT_FAILURES: u32 = 5;
@@ -17,61 +17,52 @@ const MAX_COMMIT_FAILURES: u32 = 5;
 type CommitTask = JoinHandle<(Batch, Result<(), Error>)>;
 
 /// Where the session's commits stand.
-pub(super) enum CommitCycle {
+pub(crate) enum CommitCycle {
     /// No commit in flight; the last one went through (or there was none).
     Idle,
     /// A commit in flight, after `failures` failed ones in a row.
     Committing { task: CommitTask, failures: u32 },
-    /// The last `failures` commits failed; the failed one's breaker transitions wait for the
-    /// next (its outputs went back to their partitions).
-    Failed {
-        failures: u32,
-        transitions: Vec<Output>,
-    },
+    /// The last `failures` commits failed; the failed one's side events wait for the next (its
+    /// records' outputs went back to their partitions).
+    Failed { failures: u32, side: Vec<Output> },
 }
 
 impl CommitCycle {
-    pub(super) fn is_in_flight(&self) -> bool {
+    pub(crate) fn is_in_flight(&self) -> bool {
         matches!(self, CommitCycle::Committing { .. })
     }
 
     /// The commit in flight.
-    pub(super) fn in_flight(&mut self) -> Option<&mut CommitTask> {
+    pub(crate) fn in_flight(&mut self) -> Option<&mut CommitTask> {
         match self {
             CommitCycle::Committing { task, .. } => Some(task),
             _ => None,
         }
     }
 
-    /// Failures so far and transitions to retry; the cycle is left idle.
+    /// Failures so far and side events to retry; the cycle is left idle.
     fn take(&mut self) -> (u32, Vec<Output>) {
         match std::mem::replace(self, CommitCycle::Idle) {
             CommitCycle::Idle => (0, Vec::new()),
             CommitCycle::Committing { failures, .. } => (failures, Vec::new()),
-            CommitCycle::Failed {
-                failures,
-                transitions,
-            } => (failures, transitions),
+            CommitCycle::Failed { failures, side } => (failures, side),
         }
     }
 
     /// Not committing, after `failures` failed commits in a row.
-    fn after(failures: u32, transitions: Vec<Output>) -> CommitCycle {
+    fn after(failures: u32, side: Vec<Output>) -> CommitCycle {
         if failures == 0 {
             CommitCycle::Idle
         } else {
-            CommitCycle::Failed {
-                failures,
-                transitions,
-            }
+            CommitCycle::Failed { failures, side }
         }
     }
 }
 
-impl Session {
-    /// Starts a commit of every unpublished output and transition and each partition's new
+impl<W: Workflow> Session<W> {
+    /// Starts a commit of every unpublished output and side event and each partition's new
     /// commit point, unless one is in flight (then the next tick or completion starts it).
-    pub(super) fn start_commit(&mut self) -> Result<(), Error> {
+    pub(crate) fn start_commit(&mut self) -> Result<(), Error> {
         if self.commit.is_in_flight() {
             return Ok(());
         }
@@ -81,10 +72,10 @@ impl Session {
         let (offsets, points) = self.commit_points()?;
         let (failures, retried) = self.commit.take();
         let kafka = &self.kafka;
-        let fresh = std::mem::take(&mut self.transitions);
+        let fresh = std::mem::take(&mut self.side);
         let batch = Batch {
             outputs: self.partitions.take_unpublished(),
-            transitions: (retried.into_iter())
+            side: (retried.into_iter())
                 .chain(fresh.iter().map(|e| Output::encode(e, kafka)))
                 .collect(),
             offsets,
@@ -116,12 +107,12 @@ impl Session {
                 continue;
             }
             offsets
-                .add_partition_offset(&self.requests_topic, p, Offset::Offset(point.offset))
+                .add_partition_offset(&self.topic, p, Offset::Offset(point.offset))
                 .map_err(|source| Error::Transaction {
                     step: "offsets",
                     source,
                 })?;
-            if let Some(mut element) = offsets.find_partition(&self.requests_topic, p) {
+            if let Some(mut element) = offsets.find_partition(&self.topic, p) {
                 element.set_metadata(point.metadata.clone());
             }
             points.push((p, point));
@@ -132,7 +123,7 @@ impl Session {
     /// Takes a finished commit: records its commit points, or aborts and gives the outputs of
     /// partitions still owned (in the same assignment) back for the next commit. Only repeated
     /// failures end the session.
-    pub(super) fn committed(
+    pub(crate) fn committed(
         &mut self,
         joined: Result<(Batch, Result<(), Error>), JoinError>,
     ) -> Result<(), Error> {
@@ -156,7 +147,7 @@ impl Session {
                 }
                 tracing::warn!(message = "Commit failed; aborted, will retry with the same outputs.", %error, failures);
                 self.partitions.give_back(batch.outputs, &batch.epochs);
-                self.commit = CommitCycle::after(failures, batch.transitions);
+                self.commit = CommitCycle::after(failures, batch.side);
                 Ok(())
             }
         }

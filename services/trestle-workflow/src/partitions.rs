@@ -8,7 +8,7 @@ use trestle_scheduler::CommitPoint;
 use crate::commit::Output;
 
 /// One owned partition.
-pub(super) struct Partition {
+pub(crate) struct Partition {
     /// Fetching is paused (its scheduler buffer is full).
     pub paused: bool,
     /// The commit point of the last commit (or of the assignment).
@@ -22,7 +22,7 @@ pub(super) struct Partition {
 
 /// Every partition the session owns, by number.
 #[derive(Default)]
-pub(super) struct Partitions {
+pub(crate) struct Partitions {
     owned: BTreeMap<i32, Partition>,
     /// Assignments so far; each gets the next number as its epoch.
     assignments: u64,
@@ -30,7 +30,7 @@ pub(super) struct Partitions {
 
 impl Partitions {
     /// Takes `partition` on (kept as it is if already owned) with its committed point.
-    pub(super) fn assign(&mut self, partition: i32, committed: Option<CommitPoint>) {
+    pub(crate) fn assign(&mut self, partition: i32, committed: Option<CommitPoint>) {
         let assignments = &mut self.assignments;
         let state = self.owned.entry(partition).or_insert_with(|| {
             *assignments += 1;
@@ -47,24 +47,24 @@ impl Partitions {
     }
 
     /// Gives `partition` up, with its unpublished outputs.
-    pub(super) fn revoke(&mut self, partition: i32) -> Option<Partition> {
+    pub(crate) fn revoke(&mut self, partition: i32) -> Option<Partition> {
         self.owned.remove(&partition)
     }
 
-    pub(super) fn get(&self, partition: i32) -> Option<&Partition> {
+    pub(crate) fn get(&self, partition: i32) -> Option<&Partition> {
         self.owned.get(&partition)
     }
 
-    pub(super) fn get_mut(&mut self, partition: i32) -> Option<&mut Partition> {
+    pub(crate) fn get_mut(&mut self, partition: i32) -> Option<&mut Partition> {
         self.owned.get_mut(&partition)
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (i32, &Partition)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, &Partition)> {
         self.owned.iter().map(|(p, state)| (*p, state))
     }
 
     /// The paused partitions.
-    pub(super) fn paused(&self) -> Vec<i32> {
+    pub(crate) fn paused(&self) -> Vec<i32> {
         self.iter()
             .filter(|(_, state)| state.paused)
             .map(|(p, _)| p)
@@ -72,12 +72,12 @@ impl Partitions {
     }
 
     /// Outputs waiting for a commit, all partitions.
-    pub(super) fn unpublished_count(&self) -> usize {
+    pub(crate) fn unpublished_count(&self) -> usize {
         self.owned.values().map(|s| s.unpublished.len()).sum()
     }
 
     /// Every partition's unpublished outputs, for a commit.
-    pub(super) fn take_unpublished(&mut self) -> BTreeMap<i32, Vec<Output>> {
+    pub(crate) fn take_unpublished(&mut self) -> BTreeMap<i32, Vec<Output>> {
         self.owned
             .iter_mut()
             .filter(|(_, state)| !state.unpublished.is_empty())
@@ -86,7 +86,7 @@ impl Partitions {
     }
 
     /// Each owned partition's epoch, for a commit.
-    pub(super) fn epochs(&self) -> BTreeMap<i32, u64> {
+    pub(crate) fn epochs(&self) -> BTreeMap<i32, u64> {
         self.iter().map(|(p, state)| (p, state.epoch)).collect()
     }
 
@@ -98,7 +98,7 @@ impl Partitions {
 
     /// A commit went through: its points are the committed ones of partitions still owned in
     /// the same assignment.
-    pub(super) fn committed(
+    pub(crate) fn committed(
         &mut self,
         points: Vec<(i32, CommitPoint)>,
         epochs: &BTreeMap<i32, u64>,
@@ -114,7 +114,7 @@ impl Partitions {
 
     /// A commit failed: the outputs of partitions still owned in the same assignment go back,
     /// before what finished meanwhile.
-    pub(super) fn give_back(
+    pub(crate) fn give_back(
         &mut self,
         outputs: BTreeMap<i32, Vec<Output>>,
         epochs: &BTreeMap<i32, u64>,

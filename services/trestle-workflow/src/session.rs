@@ -1,5 +1,5 @@
-//! One session: a consumer and a transactional producer, the fair scheduler, the request tasks
-//! in flight and the partitions owned; dropped and rebuilt after a fatal failure.
+//! One session: a consumer and a transactional producer, the fair scheduler, the steps in
+//! flight and the partitions owned; dropped and rebuilt after a fatal failure.
 
 mod cycle;
 
@@ -14,68 +14,53 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
-use trestle_breaker::Transition;
-use trestle_events::{AiRequestSubmitted, Event};
+use trestle_events::Event;
+use trestle_kafka::OwnedRecord;
 use trestle_scheduler::{CommitPoint, Completed, Dispatch, Offered, Pending, Scheduler};
 use uuid::Uuid;
 
 use self::cycle::CommitCycle;
-use super::partitions::Partitions;
-use super::running::{Ended, Running};
-use super::transitions::transition_event;
 use crate::commit::{Committer, Output, TXN_TIMEOUT};
-use crate::directory::{Directory, Tenant};
-use crate::intake::{validate, InRecord};
+use crate::partitions::Partitions;
 use crate::rebalance::{RebalanceQueue, Rebalanced};
-use crate::serve::Services;
-use crate::{DispatchMode, EngineConfig, Error};
+use crate::running::{Ended, Running};
+use crate::{Admitted, DispatchMode, Error, RuntimeOptions, Workflow};
 
 /// What waits in the scheduler for a record.
-enum Work {
-    Request {
-        submitted: Arc<AiRequestSubmitted>,
-        tenant: Tenant,
-        polled: Instant,
-    },
-    Invalid {
-        record: InRecord,
-        reason: String,
-    },
+enum Work<T> {
+    Admitted { item: Arc<T>, polled: Instant },
+    Invalid { record: OwnedRecord, reason: String },
 }
 
 /// One consumer plus one transactional producer; dropped and rebuilt after a fatal failure.
-pub(super) struct Session {
-    config: EngineConfig,
-    services: Arc<Services>,
-    directory: Directory,
+pub(crate) struct Session<W: Workflow> {
+    options: RuntimeOptions,
+    workflow: Arc<W>,
     consumer: StreamConsumer<RebalanceQueue>,
     rebalances: RebalanceQueue,
-    requests_topic: String,
-    /// Shared with request tasks, which encode their events.
+    /// The physical topic consumed.
+    topic: String,
+    /// Shared with the steps, which encode their events.
     kafka: Arc<trestle_kafka::KafkaOptions>,
-    scheduler: Scheduler<Work>,
-    tasks: FuturesUnordered<Running>,
+    scheduler: Scheduler<Work<W::Item>>,
+    tasks: FuturesUnordered<Running<W>>,
     partitions: Partitions,
-    /// Breaker transitions not yet in a commit.
-    transitions: Vec<Event>,
+    /// Events of no record (breaker transitions…) not yet in a commit.
+    side: Vec<Event>,
     committer: Committer,
     commit: CommitCycle,
 }
 
-impl Session {
-    pub(super) fn start(
-        config: &EngineConfig,
-        services: Arc<Services>,
-        directory: Directory,
-    ) -> Result<Self, Error> {
-        let kafka = &config.kafka;
-        let requests_topic = kafka.topic("ai-requests");
-        let mut consumer_config = kafka.consumer_config(&config.group_id);
-        let instance = if config.instance_id.is_empty() {
+impl<W: Workflow> Session<W> {
+    pub(crate) fn start(options: &RuntimeOptions, workflow: Arc<W>) -> Result<Self, Error> {
+        let kafka = &options.kafka;
+        let topic = kafka.topic(options.topic);
+        let mut consumer_config = kafka.consumer_config(&options.group_id);
+        let instance = if options.instance_id.is_empty() {
             Uuid::new_v4().to_string()
         } else {
-            consumer_config.set("group.instance.id", &config.instance_id);
-            config.instance_id.clone()
+            consumer_config.set("group.instance.id", &options.instance_id);
+            options.instance_id.clone()
         };
         let rebalances = RebalanceQueue::default();
         let consumer: StreamConsumer<RebalanceQueue> = consumer_config
@@ -85,12 +70,12 @@ impl Session {
                 source,
             })?;
         consumer
-            .subscribe(&[&requests_topic])
+            .subscribe(&[&topic])
             .map_err(|source| trestle_kafka::Error::Consume {
-                topic: requests_topic.clone(),
+                topic: topic.clone(),
                 source,
             })?;
-        let txn_id = format!("{}-{}", config.group_id, instance);
+        let txn_id = format!("{}-{}", options.group_id, instance);
         let producer: FutureProducer = kafka
             .transactional_producer_config(&txn_id)
             .create()
@@ -104,50 +89,51 @@ impl Session {
                 step: "init",
                 source,
             })?;
-        let scheduler = config
+        let scheduler = options
             .scheduler_options()
             .build()
             .map_err(Error::Scheduler)?;
         Ok(Session {
-            config: config.clone(),
-            services,
-            directory,
+            options: options.clone(),
+            workflow,
             consumer,
             rebalances,
-            requests_topic,
+            topic,
             kafka: Arc::new(kafka.clone()),
             scheduler,
             tasks: FuturesUnordered::new(),
             partitions: Partitions::default(),
-            transitions: Vec::new(),
+            side: Vec::new(),
             committer: Committer {
                 producer,
                 dead_letter_topic: kafka.topic("dead-letter"),
-                group_id: config.group_id.clone(),
+                group_id: options.group_id.clone(),
+                name: options.name,
             },
             commit: CommitCycle::Idle,
         })
     }
 
-    pub(super) async fn run(
+    pub(crate) async fn run(
         &mut self,
         shutdown: &mut (impl Future<Output = ()> + Unpin),
-        transitions: &mut UnboundedReceiver<Transition>,
+        side: &mut UnboundedReceiver<Event>,
     ) -> Result<(), Error> {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.config.commit_interval_ms));
+        let interval = Duration::from_millis(self.options.commit_interval_ms);
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.dispatch();
             tokio::select! {
                 _ = &mut *shutdown => return self.drain().await,
                 message = self.consumer.recv() => {
-                    let record = detach(message, &self.requests_topic)?;
+                    let record = trestle_kafka::consumer::received(message, &self.topic)?;
                     self.handle_rebalances()?;
                     self.offer(record);
                 }
                 Some(ended) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.finish(ended);
-                    if self.partitions.unpublished_count() >= self.config.commit_max_records {
+                    if self.partitions.unpublished_count() >= self.options.commit_max_records {
                         self.start_commit()?;
                     }
                 }
@@ -156,9 +142,7 @@ impl Session {
                 {
                     self.committed(joined)?;
                 }
-                Some(transition) = transitions.recv() => {
-                    self.transitions.push(transition_event(&transition));
-                }
+                Some(event) = side.recv() => self.side.push(event),
                 _ = tick.tick() => {
                     self.start_commit()?;
                     trestle_telemetry::scheduler_load(
@@ -182,17 +166,12 @@ impl Session {
                 ..
             } = dispatch;
             match payload {
-                Work::Request {
-                    submitted,
-                    tenant,
-                    polled,
-                } => {
+                Work::Admitted { item, polled } => {
                     trestle_telemetry::queue_wait(tier.as_str(), polled.elapsed());
                     self.tasks.push(Running::spawn(
                         (partition, offset),
-                        submitted,
-                        tenant,
-                        self.services.clone(),
+                        item,
+                        self.workflow.clone(),
                         self.kafka.clone(),
                     ));
                 }
@@ -205,44 +184,13 @@ impl Session {
     }
 
     /// Offers a polled record to the scheduler and pauses its partition when buffers fill.
-    fn offer(&mut self, record: InRecord) {
-        let partition = record.partition;
-        let pending = match validate(&record, &self.services.chains) {
-            Ok(submitted) => {
-                let company = submitted.meta.company_id;
-                let tenant = self.directory.get(&company);
-                let ordering_key = submitted.ordering_key.clone();
-                let (company, tier, ordering_key) = match self.config.dispatch {
-                    DispatchMode::Fair => (company, tenant.tier, ordering_key),
-                    #[cfg(feature = "bench")]
-                    DispatchMode::Fifo => (
-                        Uuid::nil(),
-                        trestle_scheduler::Tier::Enterprise,
-                        ordering_key,
-                    ),
-                    #[cfg(feature = "bench")]
-                    DispatchMode::PartitionOrder => (
-                        Uuid::nil(),
-                        trestle_scheduler::Tier::Enterprise,
-                        Some(format!("partition-{partition}")),
-                    ),
-                };
-                Pending {
-                    partition,
-                    offset: record.offset,
-                    company,
-                    tier,
-                    ordering_key,
-                    payload: Work::Request {
-                        submitted: Arc::new(submitted),
-                        tenant,
-                        polled: Instant::now(),
-                    },
-                }
-            }
+    fn offer(&mut self, record: OwnedRecord) {
+        let (partition, offset) = (record.partition, record.offset);
+        let pending = match self.workflow.admit(&record) {
+            Ok(admitted) => self.pending(partition, offset, admitted),
             Err(reason) => Pending {
                 partition,
-                offset: record.offset,
+                offset,
                 company: Uuid::nil(),
                 tier: trestle_scheduler::Tier::Starter,
                 ordering_key: None,
@@ -259,10 +207,52 @@ impl Session {
         }
     }
 
-    /// Takes an ended request task's outputs (a failed outcome if it panicked).
-    fn finish(&mut self, ended: Ended) {
+    /// An admitted record as the scheduler takes it; the benchmark baselines put every record
+    /// under one pseudo-company.
+    fn pending(
+        &self,
+        partition: i32,
+        offset: i64,
+        admitted: Admitted<W::Item>,
+    ) -> Pending<Work<W::Item>> {
+        let Admitted {
+            company,
+            tier,
+            ordering_key,
+            item,
+        } = admitted;
+        let (company, tier, ordering_key) = match self.options.dispatch {
+            DispatchMode::Fair => (company, tier, ordering_key),
+            #[cfg(feature = "bench")]
+            DispatchMode::Fifo => (
+                Uuid::nil(),
+                trestle_scheduler::Tier::Enterprise,
+                ordering_key,
+            ),
+            #[cfg(feature = "bench")]
+            DispatchMode::PartitionOrder => (
+                Uuid::nil(),
+                trestle_scheduler::Tier::Enterprise,
+                Some(format!("partition-{partition}")),
+            ),
+        };
+        Pending {
+            partition,
+            offset,
+            company,
+            tier,
+            ordering_key,
+            payload: Work::Admitted {
+                item: Arc::new(item),
+                polled: Instant::now(),
+            },
+        }
+    }
+
+    /// Takes an ended step's outputs (the workflow's failure events if it panicked).
+    fn finish(&mut self, ended: Ended<W>) {
         let (partition, offset) = (ended.partition, ended.offset);
-        let outputs = ended.into_outputs(&self.kafka);
+        let outputs = ended.into_outputs(&self.workflow, &self.kafka);
         self.finished(partition, offset, outputs);
     }
 
@@ -307,13 +297,13 @@ impl Session {
     fn restore(&mut self, partitions: &[i32]) -> Result<(), Error> {
         let mut tpl = TopicPartitionList::new();
         for &p in partitions {
-            tpl.add_partition(&self.requests_topic, p);
+            tpl.add_partition(&self.topic, p);
         }
         let committed = self
             .consumer
             .committed_offsets(tpl, Duration::from_secs(10))
             .map_err(|source| trestle_kafka::Error::Consume {
-                topic: self.requests_topic.clone(),
+                topic: self.topic.clone(),
                 source,
             })?;
         for element in committed.elements() {
@@ -337,7 +327,7 @@ impl Session {
 
     fn set_paused(&mut self, partition: i32, pause: bool) -> bool {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.requests_topic, partition);
+        tpl.add_partition(&self.topic, partition);
         let result = if pause {
             self.consumer.pause(&tpl)
         } else {
@@ -360,7 +350,7 @@ impl Session {
     /// Graceful stop: no new records start; in-flight ones finish (up to the grace period) and
     /// are committed.
     async fn drain(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_grace_ms);
+        let deadline = Instant::now() + Duration::from_millis(self.options.shutdown_grace_ms);
         while !self.tasks.is_empty() {
             match tokio::time::timeout_at(deadline, self.tasks.next()).await {
                 Ok(Some(ended)) => self.finish(ended),
@@ -389,7 +379,7 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         for task in &self.tasks {
             task.abort();
         }
@@ -400,11 +390,4 @@ impl Session {
         drop(self.committer);
         trestle_kafka::consumer::close(self.consumer).await;
     }
-}
-
-fn detach(
-    message: Result<rdkafka::message::BorrowedMessage<'_>, rdkafka::error::KafkaError>,
-    topic: &str,
-) -> Result<InRecord, Error> {
-    Ok(trestle_kafka::consumer::received(message, topic)?)
 }

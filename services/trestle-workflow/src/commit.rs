@@ -18,7 +18,8 @@ use trestle_events::Event;
 use trestle_kafka::{DeadLetterer, KafkaOptions};
 use trestle_scheduler::CommitPoint;
 
-use crate::intake::InRecord;
+use trestle_kafka::OwnedRecord;
+
 use crate::Error;
 
 /// Longest any single transactional call may take.
@@ -35,7 +36,7 @@ pub(crate) enum Output {
     /// An event that could not be encoded (a bug): the commit fails and the session restarts.
     Unencodable { event: &'static str, reason: String },
     /// A record that is not a valid request, for the dead-letter topic.
-    DeadLetter { record: InRecord, reason: String },
+    DeadLetter { record: OwnedRecord, reason: String },
 }
 
 impl Output {
@@ -58,8 +59,8 @@ impl Output {
 pub(crate) struct Batch {
     /// Finished records' outputs by partition.
     pub outputs: BTreeMap<i32, Vec<Output>>,
-    /// Breaker transitions, encoded.
-    pub transitions: Vec<Output>,
+    /// Events that belong to no record (e.g. breaker transitions), encoded.
+    pub side: Vec<Output>,
     /// Each changed partition's commit point, as offsets with metadata.
     pub offsets: TopicPartitionList,
     pub points: Vec<(i32, CommitPoint)>,
@@ -70,7 +71,7 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
-        self.points.is_empty() && self.outputs.is_empty() && self.transitions.is_empty()
+        self.points.is_empty() && self.outputs.is_empty() && self.side.is_empty()
     }
 }
 
@@ -80,6 +81,8 @@ pub(crate) struct Committer {
     pub producer: FutureProducer,
     pub dead_letter_topic: String,
     pub group_id: String,
+    /// The workflow's name, the dead letters' origin.
+    pub name: &'static str,
 }
 
 impl Committer {
@@ -110,7 +113,7 @@ impl Committer {
         let step = |step: &'static str| move |source| Error::Transaction { step, source };
         self.producer.begin_transaction().map_err(step("begin"))?;
         let mut deliveries = Vec::new();
-        for output in batch.outputs.values().flatten().chain(&batch.transitions) {
+        for output in batch.outputs.values().flatten().chain(&batch.side) {
             match output {
                 Output::Encoded {
                     topic,
@@ -159,10 +162,10 @@ impl Committer {
 
     fn dead_letter(
         &self,
-        record: &InRecord,
+        record: &OwnedRecord,
         reason: &str,
     ) -> Result<rdkafka::producer::DeliveryFuture, Error> {
-        let letterer = DeadLetterer::to_topic(&self.dead_letter_topic, &self.group_id, "engine");
+        let letterer = DeadLetterer::to_topic(&self.dead_letter_topic, &self.group_id, self.name);
         Ok(letterer.enqueue(&self.producer, record, reason)?)
     }
 
