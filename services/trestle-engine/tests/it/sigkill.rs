@@ -31,6 +31,8 @@ pub(crate) fn start_engine(topics: &TestTopics, sim: &str) -> ChildGuard {
         .env("TRESTLE_CACHE__ENABLED", "false")
         .env("TRESTLE_COST_LIMITS__ENABLED", "false")
         .env("TRESTLE_DIRECTORY_CATCH_UP_MS", "5000")
+        // These companies are not onboarded (the refusal has its own test, onboarded.rs).
+        .env("TRESTLE_UNPROVISIONED", "serve_as_starter")
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("start trestle-engine");
