@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use backon::Retryable;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -196,40 +197,17 @@ impl Directory {
                     source,
                 }
             })?;
-        let mut tpl = TopicPartitionList::new();
-        // Where each partition ended at start: caught up once every one is reached.
-        let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
-        for logical in ["tenants", "price-books"] {
-            let topic = kafka.topic(logical);
-            let consume_error = |source| trestle_kafka::Error::Consume {
-                topic: topic.clone(),
-                source,
-            };
-            let metadata = consumer
-                .fetch_metadata(Some(&topic), Duration::from_secs(10))
-                .map_err(consume_error)?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
-            for p in partitions {
-                tpl.add_partition_offset(&topic, p, Offset::Beginning)
-                    .map_err(consume_error)?;
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                    .map_err(consume_error)?;
-                if high > low {
-                    remaining.insert((topic.clone(), p), high);
-                }
-            }
-        }
-        consumer
-            .assign(&tpl)
-            .map_err(|source| trestle_kafka::Error::Consume {
-                topic: kafka.topic("tenants"),
-                source,
-            })?;
+        // A topic created moments ago may not have a leader everywhere yet
+        // (NotLeaderForPartition): retry the metadata and watermarks a few times.
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_times(8);
+        let mut remaining = (|| async { assign_from_start(&consumer, kafka) })
+            .retry(backoff)
+            .notify(|error, delay| {
+                tracing::warn!(message = "Reading the tenant directory's topics failed; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
+            })
+            .await?;
         let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
         let directory = self.clone();
         let task = tokio::spawn(async move {
@@ -278,6 +256,49 @@ impl Directory {
         }
         Ok(FollowGuard(task))
     }
+}
+
+/// Assigns every partition of `tenants` and `price-books` from the beginning; returns where
+/// each non-empty partition ended at start (caught up once every one is reached).
+fn assign_from_start(
+    consumer: &StreamConsumer,
+    kafka: &trestle_kafka::KafkaOptions,
+) -> Result<HashMap<(String, i32), i64>, Error> {
+    let mut tpl = TopicPartitionList::new();
+    // Where each partition ended at start: caught up once every one is reached.
+    let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
+    for logical in ["tenants", "price-books"] {
+        let topic = kafka.topic(logical);
+        let consume_error = |source| trestle_kafka::Error::Consume {
+            topic: topic.clone(),
+            source,
+        };
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map_err(consume_error)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        for p in partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(consume_error)?;
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .map_err(consume_error)?;
+            if high > low {
+                remaining.insert((topic.clone(), p), high);
+            }
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|source| trestle_kafka::Error::Consume {
+            topic: kafka.topic("tenants"),
+            source,
+        })?;
+    Ok(remaining)
 }
 
 /// The engine's price book of a published one (unit prices per meter and the version).
