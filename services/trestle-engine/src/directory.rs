@@ -277,6 +277,7 @@ mod tests {
             tier: trestle_events::Tier::Enterprise,
             country: "DE".into(),
             region: Region::Eu,
+            isolation: trestle_events::IsolationLevel::Shared,
         }));
         directory.apply(&Event::TenantProvisioned(TenantProvisioned {
             meta: Meta::root(company),
