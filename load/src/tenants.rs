@@ -20,6 +20,7 @@ pub async fn register_companies(kafka: &KafkaOptions, scenario: &Scenario) -> an
                 tier: c.tier,
                 country: "US".into(),
                 region: Region::Us,
+                isolation: trestle_events::IsolationLevel::Shared,
             })
         })
         .collect();

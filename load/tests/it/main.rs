@@ -24,13 +24,18 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     });
 
     let (ingest_listener, ingest_url) = listener().await;
+    let (admin_listener, _) = listener().await;
     let ingest = trestle_ingest::IngestConfig {
         kafka: topics.options.clone(),
         ..Default::default()
     };
-    tokio::spawn(async move {
-        trestle_ingest::serve(ingest_listener, &ingest, std::future::pending()).await
-    });
+    let listeners = trestle_ingest::Listeners {
+        api: ingest_listener,
+        admin: admin_listener,
+    };
+    tokio::spawn(
+        async move { trestle_ingest::serve(listeners, &ingest, std::future::pending()).await },
+    );
 
     let mut engine = trestle_engine::EngineConfig {
         kafka: topics.options.clone(),

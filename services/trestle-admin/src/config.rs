@@ -1,4 +1,5 @@
-//! The admin tool's configuration: the broker, the control database and the shard databases.
+//! The admin tool's configuration: the broker, the control database, the shard databases and
+//! the region table companies are registered by.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,9 @@ pub struct AdminConfig {
     pub control: trestle_store::PostgresOptions,
     /// Shard databases, in shard order. Default: the local stack's two shards.
     pub shards: Vec<trestle_store::PostgresOptions>,
+    /// Which region a registered company's country puts it in (`[regions.countries]`, added to
+    /// the default table; keep it the same as ingest's).
+    pub regions: trestle_tenants::RegionTable,
 }
 
 impl Default for AdminConfig {
@@ -24,6 +28,7 @@ impl Default for AdminConfig {
             kafka: Default::default(),
             control: database("trestle_control"),
             shards: vec![database("trestle_shard_0"), database("trestle_shard_1")],
+            regions: Default::default(),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! `trestle-admin`: the operator's commands, one module each — apply `topics.toml` to the
 //! broker, migrate the databases, read routing, the pool and shard health (`trestle-query`),
-//! and publish operator decisions as events (price books, cloud-project settings).
+//! and publish operator decisions as events (company registrations, price books, cloud
+//! projects and their settings).
 //!
 //! The commands print for a person and fail with `anyhow` context: this library is the CLI's
 //! body (main.rs only parses and dispatches), not an API other crates link.
 
+pub mod company;
 mod config;
 pub mod migrate;
 pub mod price_book;
@@ -13,7 +15,10 @@ pub mod route;
 pub mod shard_health;
 pub mod topics;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use trestle_events::Event;
+use trestle_kafka::{Delivered, EventProducer, KafkaOptions};
 
 pub use config::AdminConfig;
 
@@ -45,8 +50,15 @@ pub enum Command {
         /// The company id.
         company_id: uuid::Uuid,
     },
-    /// The cloud-project pool: list it, or set a project's maintenance switch or notebook limit
-    /// (published as events on `cloud-projects`, which the pool projection folds).
+    /// Register a company (published as `CompanyRegistered` on `tenants`), placed in the
+    /// region its country has in the region table (`[regions]`).
+    Company {
+        #[command(subcommand)]
+        command: company::CompanyCommand,
+    },
+    /// The cloud-project pool: list it, add a project, or set a project's maintenance switch or
+    /// notebook limit (published as events on `cloud-projects`, which the pool projection
+    /// folds).
     Project {
         #[command(subcommand)]
         command: project::ProjectCommand,
@@ -72,10 +84,32 @@ pub async fn run(config: &AdminConfig, command: Command) -> anyhow::Result<()> {
         Command::Topics { file } => topics::run(&config.kafka, file.as_deref()).await,
         Command::Migrate => migrate::run(config).await,
         Command::Route { company_id } => route::run(&config.control, company_id).await,
+        Command::Company { command } => company::run(config, command).await,
         Command::Project { command } => project::run(config, command).await,
         Command::PriceBook { command } => price_book::run(&config.kafka, command).await,
         Command::ShardHealth { window_minutes } => {
             shard_health::run(&config.control, &window_minutes).await
         }
     }
+}
+
+/// Publishes an operator decision and says on stderr where it landed and what happens next
+/// (`then`, e.g. "the pool projector applies it").
+pub(crate) async fn publish(
+    kafka: &KafkaOptions,
+    event: &Event,
+    then: &str,
+) -> anyhow::Result<Delivered> {
+    let topic = kafka.topic(event.topic().name());
+    let delivered = EventProducer::new(kafka)?
+        .publish(event)
+        .await
+        .with_context(|| format!("publishing {} to {topic}", event.name()))?;
+    eprintln!(
+        "published {} to {topic} (partition {}, offset {}); {then}",
+        event.name(),
+        delivered.partition,
+        delivered.offset
+    );
+    Ok(delivered)
 }

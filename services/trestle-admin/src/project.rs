@@ -1,22 +1,42 @@
 //! `trestle-admin project ...`: the cloud-project pool. `list` reads it (`trestle-query`);
-//! `maintenance` and `limit` are operator decisions, so they go on the log as events
-//! (`CloudProjectMaintenanceSet`, `CloudProjectLimitSet` on `cloud-projects`) and the pool
-//! projection folds them, like every other row of the pool (docs/tenancy.md).
+//! `add`, `maintenance` and `limit` are operator decisions, so they go on the log as events
+//! (`CloudProjectRegistered`, `CloudProjectMaintenanceSet`, `CloudProjectLimitSet` on
+//! `cloud-projects`) and the pool projection folds them, like every other row of the pool
+//! (docs/tenancy.md).
 
-use anyhow::Context;
 use clap::Subcommand;
-use trestle_events::{CloudProjectLimitSet, CloudProjectMaintenanceSet, Event, Meta};
-use trestle_kafka::{EventProducer, KafkaOptions};
+use trestle_events::{
+    CloudProjectLimitSet, CloudProjectMaintenanceSet, CloudProjectRegistered, Event, Meta, Region,
+};
+use trestle_kafka::KafkaOptions;
 use trestle_query::pool;
 use trestle_store::PostgresOptions;
+use uuid::Uuid;
 
 use crate::AdminConfig;
+
+/// The notebook limit of a project added without `--limit` (the pool's default).
+const DEFAULT_NOTEBOOK_LIMIT: i32 = 50_000;
 
 /// Pool commands.
 #[derive(Subcommand)]
 pub enum ProjectCommand {
     /// Every cloud project: notebooks against the limit, status, today's requests.
     List,
+    /// Add a cloud project to the pool (or register it again with new settings): its region,
+    /// notebook limit and, for a project of one dedicated enterprise company, that company.
+    Add {
+        project_id: String,
+        /// Region the project serves.
+        #[arg(long, value_parser = ["us", "eu", "apac"])]
+        region: String,
+        /// Most notebooks it may hold.
+        #[arg(long, default_value_t = DEFAULT_NOTEBOOK_LIMIT)]
+        limit: i32,
+        /// The enterprise company (registered with isolation dedicated) the project belongs to.
+        #[arg(long, value_name = "COMPANY_ID")]
+        dedicated_to: Option<Uuid>,
+    },
     /// Take a project out of (`on`) or back into (`off`) the pool for new notebooks.
     Maintenance {
         project_id: String,
@@ -31,6 +51,12 @@ pub enum ProjectCommand {
 pub async fn run(config: &AdminConfig, command: ProjectCommand) -> anyhow::Result<()> {
     match command {
         ProjectCommand::List => list(&config.control).await,
+        ProjectCommand::Add {
+            project_id,
+            region,
+            limit,
+            dedicated_to,
+        } => add(&config.kafka, project_id, &region, limit, dedicated_to).await,
         ProjectCommand::Maintenance { project_id, state } => {
             let event = CloudProjectMaintenanceSet {
                 meta: Meta::platform(),
@@ -58,19 +84,39 @@ pub async fn run(config: &AdminConfig, command: ProjectCommand) -> anyhow::Resul
     }
 }
 
-/// Publishes an operator setting; the pool projector applies it once it reads it.
+/// Publishes `CloudProjectRegistered`.
+async fn add(
+    kafka: &KafkaOptions,
+    project_id: String,
+    region: &str,
+    limit: i32,
+    dedicated_to: Option<Uuid>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(limit >= 0, "a notebook limit cannot be negative");
+    let region: Region = region.parse()?;
+    let event = CloudProjectRegistered {
+        meta: Meta::platform(),
+        cloud_project_id: project_id.clone(),
+        region,
+        notebook_limit: limit,
+        dedicated_company_id: dedicated_to,
+    };
+    publish(kafka, event.into()).await?;
+    match dedicated_to {
+        Some(company) => {
+            println!(
+                "{project_id}: region {region}, notebook limit {limit}, dedicated to {company}"
+            )
+        }
+        None => println!("{project_id}: region {region}, notebook limit {limit}, shared"),
+    }
+    Ok(())
+}
+
+/// Publishes an operator decision about a project; the pool projector applies it once it
+/// reads it.
 async fn publish(kafka: &KafkaOptions, event: Event) -> anyhow::Result<()> {
-    let topic = kafka.topic(event.topic().name());
-    let delivered = EventProducer::new(kafka)?
-        .publish(&event)
-        .await
-        .with_context(|| format!("publishing {} to {topic}", event.name()))?;
-    eprintln!(
-        "published {} to {topic} (partition {}, offset {}); the pool projector applies it",
-        event.name(),
-        delivered.partition,
-        delivered.offset
-    );
+    crate::publish(kafka, &event, "the pool projector applies it").await?;
     Ok(())
 }
 

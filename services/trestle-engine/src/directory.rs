@@ -352,6 +352,7 @@ mod tests {
             tier: trestle_events::Tier::Enterprise,
             country: "DE".into(),
             region: Region::Eu,
+            isolation: trestle_events::IsolationLevel::Shared,
         }));
         assert_eq!(directory.get(&company).standing, Standing::Registered);
         directory.apply(&Event::TenantProvisioned(TenantProvisioned {

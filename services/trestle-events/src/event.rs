@@ -91,7 +91,7 @@ events! {
     Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],
     PriceBooks => [PriceBookPublished],
-    CloudProjects => [CloudProjectMaintenanceSet, CloudProjectLimitSet],
+    CloudProjects => [CloudProjectRegistered, CloudProjectMaintenanceSet, CloudProjectLimitSet],
 }
 
 impl Event {
@@ -100,8 +100,8 @@ impl Event {
     /// `providers` topic, where it is `provider/project/region` so one circuit's transitions
     /// stay in order on one partition, and on `price-books`, where it is the constant
     /// [`crate::PRICE_BOOK_KEY`] so every version stays in order on one partition, and on
-    /// `cloud-projects`, where it is the cloud_project_id so one project's settings stay in
-    /// publishing order.
+    /// `cloud-projects`, where it is the cloud_project_id so one project's registration and
+    /// settings stay in publishing order.
     pub fn key(&self) -> String {
         let circuit = |provider: &str, project: &str, region: crate::Region| {
             format!("{provider}/{project}/{region}")
@@ -113,6 +113,7 @@ impl Event {
             }
             Event::ProviderCircuitClosed(e) => circuit(&e.provider, &e.cloud_project_id, e.region),
             Event::PriceBookPublished(_) => crate::PRICE_BOOK_KEY.to_owned(),
+            Event::CloudProjectRegistered(e) => e.cloud_project_id.clone(),
             Event::CloudProjectMaintenanceSet(e) => e.cloud_project_id.clone(),
             Event::CloudProjectLimitSet(e) => e.cloud_project_id.clone(),
             other => company_key(&other.meta().company_id),

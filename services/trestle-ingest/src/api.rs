@@ -34,9 +34,30 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 }
 
 /// A refusal: status plus a JSON body naming the problem.
-fn reject(status: StatusCode, reason: &'static str, detail: String) -> Response {
+pub(crate) fn reject(status: StatusCode, reason: &'static str, detail: String) -> Response {
     trestle_telemetry::http_rejected(reason);
     (status, Json(json!({"error": reason, "detail": detail}))).into_response()
+}
+
+/// The refusal of a body that is not JSON of the route's shape (unknown or mistyped fields).
+pub(crate) fn reject_body(rejection: JsonRejection) -> Response {
+    let reason = match &rejection {
+        JsonRejection::JsonSyntaxError(_) => "malformed_json",
+        JsonRejection::JsonDataError(_) => "invalid_field",
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        _ => "unreadable_body",
+    };
+    reject(rejection.status(), reason, rejection.body_text())
+}
+
+/// The refusal of an event the log did not take: 503, retry later.
+pub(crate) fn log_unavailable(what: &str, error: trestle_kafka::Error) -> Response {
+    tracing::warn!(message = "Could not publish an event; answering 503.", what, %error);
+    reject(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "log_unavailable",
+        format!("the {what} was not accepted, retry later: {error}"),
+    )
 }
 
 async fn submit_ai_request(
@@ -45,15 +66,7 @@ async fn submit_ai_request(
 ) -> Response {
     let request = match body {
         Ok(Json(r)) => r,
-        Err(rejection) => {
-            let reason = match &rejection {
-                JsonRejection::JsonSyntaxError(_) => "malformed_json",
-                JsonRejection::JsonDataError(_) => "invalid_field",
-                JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-                _ => "unreadable_body",
-            };
-            return reject(rejection.status(), reason, rejection.body_text());
-        }
+        Err(rejection) => return reject_body(rejection),
     };
     if let Err((field, problem)) = request.validate() {
         return reject(
@@ -76,13 +89,6 @@ async fn submit_ai_request(
             trestle_telemetry::event_published(event.name());
             (StatusCode::ACCEPTED, Json(answer)).into_response()
         }
-        Err(error) => {
-            tracing::warn!(message = "Could not publish a submitted request.", %error);
-            reject(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "log_unavailable",
-                format!("the request was not accepted, retry later: {error}"),
-            )
-        }
+        Err(error) => log_unavailable("request", error),
     }
 }

@@ -5,6 +5,12 @@
 pub enum Error {
     #[error("creating the Kafka producer: {0}")]
     Producer(#[from] trestle_kafka::Error),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("serving HTTP on {addr}: {source}")]
     Serve {
         addr: String,

@@ -1,26 +1,37 @@
 //! The HTTP edge of Trestle: upstream apps (in any language) submit AI requests here; each
 //! accepted request is durably on the log as `AiRequestSubmitted` before the 202 is sent.
+//! A second, admin listener (loopback by default) registers companies (`POST /v1/companies`):
+//! each registration is durably on the log as `CompanyRegistered` before the 201 is sent.
 //!
 //! **Architecture invariant:** ingest never answers 500 for bad input: a body that is not JSON,
 //! has unknown fields or bad values gets a 4xx whose JSON names the problem; a log outage gets
 //! 503 with a retry hint. Nothing is accepted that is not on the log.
 
+mod admin;
 mod api;
 mod error;
 mod request;
 
+pub use admin::{admin_router, AdminState, Registered};
 pub use api::{router, AppState};
 pub use error::Error;
 pub use request::{SubmitAiRequest, Submitted};
 
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 
 /// Configuration of the ingest service.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
+    /// The listener of upstream apps (`POST /v1/ai-requests`).
     pub http: HttpOptions,
+    /// The operators' listener (`POST /v1/companies`).
+    pub admin_http: AdminHttpOptions,
     pub kafka: trestle_kafka::KafkaOptions,
+    /// Which region a registered company's country puts it in (`[regions.countries]`, added
+    /// to the default table).
+    pub regions: trestle_tenants::RegionTable,
     pub telemetry: trestle_telemetry::TelemetryOptions,
 }
 
@@ -42,19 +53,92 @@ impl Default for HttpOptions {
     }
 }
 
-/// Serves the ingest API on `listener` until `shutdown` resolves.
+/// The admin listener: company registration, for operators and the back office. It has no
+/// authentication of its own, so it listens on loopback unless configured otherwise (then put
+/// it on a private interface only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminHttpOptions {
+    pub listen_addr: String,
+}
+
+impl Default for AdminHttpOptions {
+    fn default() -> Self {
+        AdminHttpOptions {
+            listen_addr: "127.0.0.1:18001".into(),
+        }
+    }
+}
+
+/// The two bound listeners [`serve`] serves.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Upstream apps' API (`[http] listen_addr`).
+    pub api: TcpListener,
+    /// The admin API (`[admin_http] listen_addr`).
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both configured addresses.
+    pub async fn bind(config: &IngestConfig) -> Result<Self, Error> {
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })
+        };
+        Ok(Listeners {
+            api: bind(config.http.listen_addr.clone()).await?,
+            admin: bind(config.admin_http.listen_addr.clone()).await?,
+        })
+    }
+}
+
+/// Serves the ingest API and the admin API until `shutdown` resolves, then lets both finish
+/// the requests in flight; stops early if either fails.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     config: &IngestConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    if !listeners
+        .admin
+        .local_addr()
+        .is_ok_and(|a| a.ip().is_loopback())
+    {
+        tracing::warn!(
+            message = "The admin listener is not on a loopback address; it has no authentication, so keep it off public networks.",
+            admin_addr = %config.admin_http.listen_addr
+        );
+    }
     let producer = trestle_kafka::EventProducer::new(&config.kafka)?;
-    let state = AppState::new(producer);
+    let api = router(AppState::new(producer.clone()), config.http.max_body_bytes);
+    let admin = admin_router(AdminState::new(producer, config.regions.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    tokio::try_join!(
+        serve_one(listeners.api, api, stopped.clone()),
+        serve_one(listeners.admin, admin, stopped),
+    )?;
+    Ok(())
+}
+
+/// Serves `router` on `listener` until `stopped` turns true.
+async fn serve_one(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Error> {
     let addr = listener
         .local_addr()
-        .map_or_else(|_| config.http.listen_addr.clone(), |a| a.to_string());
-    axum::serve(listener, router(state, config.http.max_body_bytes))
-        .with_graceful_shutdown(shutdown)
+        .map_or_else(|e| format!("an unknown address ({e})"), |a| a.to_string());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
         .await
         .map_err(|source| Error::Serve { addr, source })
 }

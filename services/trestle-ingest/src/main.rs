@@ -1,9 +1,11 @@
-//! `trestle-ingest`: the HTTP edge where upstream apps submit AI requests.
+//! `trestle-ingest`: the HTTP edge where upstream apps submit AI requests (and operators
+//! register companies, on the admin listener).
 
 use anyhow::Context;
 use clap::Parser;
 
-/// Accepts AI requests over HTTP and publishes them to Kafka.
+/// Accepts AI requests (and, on the admin listener, company registrations) over HTTP and
+/// publishes them to Kafka.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -17,11 +19,15 @@ async fn main() -> anyhow::Result<()> {
     let config: trestle_ingest::IngestConfig =
         args.config.load().context("loading configuration")?;
     trestle_telemetry::init("ingest", &config.telemetry).context("starting telemetry")?;
-    let listener = tokio::net::TcpListener::bind(&config.http.listen_addr)
+    let listeners = trestle_ingest::Listeners::bind(&config)
         .await
-        .with_context(|| format!("binding {}", config.http.listen_addr))?;
-    tracing::info!(message = "Ingest listening.", addr = %config.http.listen_addr);
-    trestle_ingest::serve(listener, &config, trestle_telemetry::shutdown_signal())
+        .context("binding the listeners")?;
+    tracing::info!(
+        message = "Ingest listening.",
+        addr = %config.http.listen_addr,
+        admin_addr = %config.admin_http.listen_addr
+    );
+    trestle_ingest::serve(listeners, &config, trestle_telemetry::shutdown_signal())
         .await
         .context("serving the ingest API")
 }

@@ -10,9 +10,11 @@
 //! Requests count once per outcome `event_id` (`cloud_project_request_events`): a re-published
 //! outcome carries the same event id, while two outcomes of one request are two provider calls
 //! and both use the project's quota.
-//! Operator settings (`CloudProjectMaintenanceSet`, `CloudProjectLimitSet`) set a column to the
-//! latest value in log order (one project's settings share a partition); applying one again
-//! changes nothing. `trestle_query::pool` reads the tables.
+//! Operator decisions (`CloudProjectRegistered`, `CloudProjectMaintenanceSet`,
+//! `CloudProjectLimitSet`) set columns to the latest value in log order (one project's events
+//! share a partition); applying one again changes nothing. A registration sets the region, the
+//! notebook limit and the dedicated company (none for a shared project); the region it sets
+//! wins over the one provisioning filled in. `trestle_query::pool` reads the tables.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +47,7 @@ impl Projection for PoolProjection {
             | Event::NotebookArchived(_)
             | Event::NotebookRecreated(_)
             | Event::TenantProvisioned(_)
+            | Event::CloudProjectRegistered(_)
             | Event::CloudProjectMaintenanceSet(_)
             | Event::CloudProjectLimitSet(_) => Some(event),
             Event::AiRequestCompleted(c) if c.cloud_project_id.is_some() => Some(event),
@@ -84,8 +87,19 @@ struct Batch {
     days: Vec<NaiveDate>,
     request_projects: Vec<String>,
     providers: Vec<String>,
-    // operator settings, the latest per project: (maintenance, notebook limit)
-    settings: BTreeMap<String, (Option<bool>, Option<i32>)>,
+    // operator decisions, the latest per project
+    settings: BTreeMap<String, Settings>,
+}
+
+/// A batch's latest operator decisions about one project; `None`: not decided in the batch, the
+/// stored value stays.
+#[derive(Debug, Default)]
+struct Settings {
+    maintenance: Option<bool>,
+    notebook_limit: Option<i32>,
+    region: Option<String>,
+    /// Set by a registration: the project's dedicated company, `Some(None)` for a shared one.
+    dedicated_company_id: Option<Option<Uuid>>,
 }
 
 impl Batch {
@@ -119,11 +133,25 @@ impl Batch {
                     self.providers.push(e.provider);
                 }
             }
+            Event::CloudProjectRegistered(e) => {
+                let settings = self.settings.entry(e.cloud_project_id).or_default();
+                if e.region != Region::Unknown {
+                    settings.region = Some(e.region.as_str().to_owned());
+                }
+                settings.notebook_limit = Some(e.notebook_limit);
+                settings.dedicated_company_id = Some(e.dedicated_company_id);
+            }
             Event::CloudProjectMaintenanceSet(e) => {
-                self.settings.entry(e.cloud_project_id).or_default().0 = Some(e.maintenance);
+                self.settings
+                    .entry(e.cloud_project_id)
+                    .or_default()
+                    .maintenance = Some(e.maintenance);
             }
             Event::CloudProjectLimitSet(e) => {
-                self.settings.entry(e.cloud_project_id).or_default().1 = Some(e.notebook_limit);
+                self.settings
+                    .entry(e.cloud_project_id)
+                    .or_default()
+                    .notebook_limit = Some(e.notebook_limit);
             }
             _ => {}
         }
@@ -201,19 +229,28 @@ impl Batch {
     }
 }
 
-/// Operator settings: each project's row (created if the pool has not seen it yet) takes the
-/// batch's latest maintenance switch and notebook limit; a setting the batch has not changed
-/// stays as stored.
+/// Operator decisions: each project's row (created if the pool has not seen it yet) takes the
+/// batch's latest maintenance switch, notebook limit, region and dedicated company; what the
+/// batch has not decided stays as stored.
 async fn apply_settings(
     conn: &mut PgConnection,
-    settings: &BTreeMap<String, (Option<bool>, Option<i32>)>,
+    settings: &BTreeMap<String, Settings>,
 ) -> Result<(), sqlx::Error> {
     if settings.is_empty() {
         return Ok(());
     }
     let projects: Vec<&str> = settings.keys().map(String::as_str).collect();
-    let maintenance: Vec<Option<bool>> = settings.values().map(|s| s.0).collect();
-    let limits: Vec<Option<i32>> = settings.values().map(|s| s.1).collect();
+    let maintenance: Vec<Option<bool>> = settings.values().map(|s| s.maintenance).collect();
+    let limits: Vec<Option<i32>> = settings.values().map(|s| s.notebook_limit).collect();
+    let regions: Vec<Option<&str>> = settings.values().map(|s| s.region.as_deref()).collect();
+    let registered: Vec<bool> = settings
+        .values()
+        .map(|s| s.dedicated_company_id.is_some())
+        .collect();
+    let dedicated: Vec<Option<Uuid>> = settings
+        .values()
+        .map(|s| s.dedicated_company_id.flatten())
+        .collect();
     // Two statements: an UPDATE would not see rows an INSERT of the same statement created.
     sqlx::query(
         "INSERT INTO cloud_projects (project_id) SELECT unnest($1::text[])
@@ -226,13 +263,20 @@ async fn apply_settings(
         "UPDATE cloud_projects p
             SET maintenance = coalesce(u.m, p.maintenance),
                 notebook_limit = coalesce(u.l, p.notebook_limit),
+                region = coalesce(u.r, p.region),
+                dedicated_company_id =
+                  CASE WHEN u.registered THEN u.d ELSE p.dedicated_company_id END,
                 updated_at = now()
-           FROM unnest($1::text[], $2::bool[], $3::int4[]) AS u(project, m, l)
+           FROM unnest($1::text[], $2::bool[], $3::int4[], $4::text[], $5::bool[], $6::uuid[])
+                AS u(project, m, l, r, registered, d)
           WHERE p.project_id = u.project",
     )
     .bind(&projects)
     .bind(&maintenance)
     .bind(&limits)
+    .bind(&regions)
+    .bind(&registered)
+    .bind(&dedicated)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -17,12 +17,16 @@ pub struct CloudProject {
     /// `active`, `full` (count at or over the limit) or `maintenance` (set by an operator).
     pub status: String,
     pub maintenance: bool,
+    /// The one company the project is dedicated to (registered by an operator with
+    /// `trestle-admin project add --dedicated-to`); `None` for a shared project.
+    pub dedicated_company_id: Option<uuid::Uuid>,
 }
 
 /// One project, if known.
 pub async fn project(pool: &PgPool, project_id: &str) -> Result<Option<CloudProject>, Error> {
     sqlx::query_as(
-        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
+        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance,
+                dedicated_company_id
            FROM cloud_projects WHERE project_id = $1",
     )
     .bind(project_id)
@@ -34,7 +38,8 @@ pub async fn project(pool: &PgPool, project_id: &str) -> Result<Option<CloudProj
 /// Every project, by id.
 pub async fn projects(pool: &PgPool) -> Result<Vec<CloudProject>, Error> {
     sqlx::query_as(
-        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance
+        "SELECT project_id, region, notebook_limit, notebook_count, status, maintenance,
+                dedicated_company_id
            FROM cloud_projects ORDER BY project_id",
     )
     .fetch_all(pool)

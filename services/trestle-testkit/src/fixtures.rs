@@ -2,12 +2,15 @@
 //! time, and publishing many at once or one at a time.
 
 use chrono::{DateTime, Utc};
-use trestle_events::{CompanyRegistered, Event, Meta, Meter, Region, Tier, UsageRecorded};
+use trestle_events::{
+    CompanyRegistered, Event, IsolationLevel, Meta, Meter, Region, Tier, UsageRecorded,
+};
 use trestle_kafka::EventProducer;
 use uuid::Uuid;
 
-/// A company registered now in `region` with `tier`, named after its id; set other fields with
-/// struct update syntax (`CompanyRegistered { name: "Acme".into(), ..registered(…) }`).
+/// A company registered now in `region` with `tier` and shared capacity, named after its id;
+/// set other fields with struct update syntax
+/// (`CompanyRegistered { name: "Acme".into(), ..registered(…) }`).
 pub fn registered(company: Uuid, tier: Tier, region: Region) -> CompanyRegistered {
     let country = match region {
         Region::Eu => "DE",
@@ -20,6 +23,7 @@ pub fn registered(company: Uuid, tier: Tier, region: Region) -> CompanyRegistere
         tier,
         country: country.into(),
         region,
+        isolation: IsolationLevel::Shared,
     }
 }
 

@@ -89,6 +89,7 @@ pub(crate) async fn register(
                 tier,
                 country: "US".into(),
                 region: Region::Us,
+                isolation: trestle_events::IsolationLevel::Shared,
             })
         })
         .collect();

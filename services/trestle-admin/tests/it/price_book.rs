@@ -2,23 +2,13 @@
 //! as a newer version than the latest one there.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use trestle_events::Event;
 use trestle_testkit::TestTopics;
 
-fn admin(topics: &TestTopics, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trestle-admin"))
-        .args(args)
-        .env(
-            "TRESTLE_KAFKA__BOOTSTRAP_SERVERS",
-            &topics.options.bootstrap_servers,
-        )
-        .env("TRESTLE_KAFKA__TOPIC_PREFIX", &topics.options.topic_prefix)
-        .output()
-        .expect("run trestle-admin")
-}
+use crate::{admin, text};
 
 fn publish(topics: &TestTopics, file: &Path) -> Output {
     admin(
@@ -42,10 +32,6 @@ fn example(dir: &Path, version: i32, effective_from: &str) -> std::path::PathBuf
     let path = dir.join(format!("v{version}-{effective_from}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

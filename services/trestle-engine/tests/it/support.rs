@@ -138,6 +138,7 @@ pub(crate) async fn register(producer: &EventProducer, company: Uuid, tier: Tier
             tier,
             country: "US".into(),
             region: Region::Us,
+            isolation: trestle_events::IsolationLevel::Shared,
         }))
         .await
         .unwrap();

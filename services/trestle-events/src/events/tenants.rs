@@ -13,6 +13,9 @@ record! {
         pub country: String,
         /// Assigned region.
         pub region: Region,
+        /// Capacity asked for: `Shared` (the default, and what v1 records read as) or
+        /// `Dedicated`, only for enterprise companies (own cloud project and database shard).
+        pub isolation: IsolationLevel,
     }
 }
 

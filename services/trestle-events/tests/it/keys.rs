@@ -52,14 +52,15 @@ fn every_price_book_version_shares_one_key() {
 }
 
 #[test]
-fn operator_settings_are_keyed_by_their_cloud_project() {
+fn cloud_project_events_are_keyed_by_their_cloud_project() {
     let settings: Vec<Event> = samples::full()
         .into_iter()
         .filter(|e| e.topic() == Topic::CloudProjects)
         .collect();
-    assert_eq!(settings.len(), 2, "one sample per operator setting");
+    assert_eq!(settings.len(), 3, "one sample per cloud-project event");
     for event in settings {
         let project = match &event {
+            Event::CloudProjectRegistered(e) => e.cloud_project_id.clone(),
             Event::CloudProjectMaintenanceSet(e) => e.cloud_project_id.clone(),
             Event::CloudProjectLimitSet(e) => e.cloud_project_id.clone(),
             other => panic!("{} is not an operator setting", other.name()),

@@ -45,6 +45,7 @@ pub(crate) fn full() -> Vec<Event> {
             tier: Tier::Professional,
             country: "DE".into(),
             region: Region::Eu,
+            isolation: IsolationLevel::Shared,
         }
         .into(),
         TenantProvisioned {
@@ -265,6 +266,14 @@ pub(crate) fn full() -> Vec<Event> {
             note: "Seed tiers; «überziehung» at cost + 50 %".into(),
         }
         .into(),
+        CloudProjectRegistered {
+            meta: platform_meta(24),
+            cloud_project_id: "trestle-eu-dedicated-007".into(),
+            region: Region::Eu,
+            notebook_limit: 50_000,
+            dedicated_company_id: Some(COMPANY),
+        }
+        .into(),
         CloudProjectMaintenanceSet {
             meta: platform_meta(22),
             cloud_project_id: "trestle-eu-pool-003".into(),
@@ -375,6 +384,23 @@ pub(crate) fn sparse() -> Vec<Event> {
             cost_micro_usd: 9_000,
             price_book_version: i32::MAX,
             idempotency_key: UsageRecorded::idempotency_key_for(uuid(78), Meter::SpeechMinutes),
+        }
+        .into(),
+        CompanyRegistered {
+            meta: meta(111),
+            name: "大成建設".into(),
+            tier: Tier::Enterprise,
+            country: "JP".into(),
+            region: Region::Apac,
+            isolation: IsolationLevel::Dedicated,
+        }
+        .into(),
+        CloudProjectRegistered {
+            meta: platform_meta(112),
+            cloud_project_id: "trestle-us-pool-001".into(),
+            region: Region::Us,
+            notebook_limit: 0,
+            dedicated_company_id: None,
         }
         .into(),
         AlertRaised {

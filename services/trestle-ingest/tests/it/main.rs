@@ -1,25 +1,49 @@
 //! The HTTP edge: accepted requests are on the log, keyed by company; bad input gets a clear
-//! 4xx and puts nothing on the log.
+//! 4xx and puts nothing on the log. Company registration on the admin listener: `companies`.
+
+mod companies;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use trestle_events::Event;
-use trestle_ingest::{IngestConfig, Submitted};
+use trestle_ingest::{IngestConfig, Listeners, Submitted};
 use trestle_testkit::TestTopics;
 use uuid::Uuid;
 
-async fn start(topics: &TestTopics) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// The base URLs of a running ingest service.
+pub(crate) struct Started {
+    /// `http://addr` of the upstream apps' listener.
+    pub api: String,
+    /// `http://addr` of the admin listener.
+    pub admin: String,
+}
+
+/// Starts ingest on two free loopback ports with `config` (its Kafka options replaced by the
+/// test's).
+pub(crate) async fn start_with(topics: &TestTopics, config: IngestConfig) -> Started {
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = Listeners {
+        api: bind().await,
+        admin: bind().await,
+    };
+    let started = Started {
+        api: format!("http://{}", listeners.api.local_addr().unwrap()),
+        admin: format!("http://{}", listeners.admin.local_addr().unwrap()),
+    };
     let config = IngestConfig {
         kafka: topics.options.clone(),
-        ..IngestConfig::default()
+        ..config
     };
     tokio::spawn(
-        async move { trestle_ingest::serve(listener, &config, std::future::pending()).await },
+        async move { trestle_ingest::serve(listeners, &config, std::future::pending()).await },
     );
-    format!("http://{addr}/v1/ai-requests")
+    started
+}
+
+async fn start(topics: &TestTopics) -> String {
+    let started = start_with(topics, IngestConfig::default()).await;
+    format!("{}/v1/ai-requests", started.api)
 }
 
 #[tokio::test(flavor = "multi_thread")]

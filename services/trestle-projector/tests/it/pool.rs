@@ -3,9 +3,9 @@
 
 use chrono::{Duration as Days, NaiveDate, Utc};
 use trestle_events::{
-    AiRequestCompleted, CloudProjectLimitSet, CloudProjectMaintenanceSet, Event, Meta,
-    NotebookArchived, NotebookCreated, NotebookDemoted, NotebookPurpose, NotebookRecreated,
-    NotebookTier, Region,
+    AiRequestCompleted, CloudProjectLimitSet, CloudProjectMaintenanceSet, CloudProjectRegistered,
+    Event, Meta, NotebookArchived, NotebookCreated, NotebookDemoted, NotebookPurpose,
+    NotebookRecreated, NotebookTier, Region,
 };
 use trestle_kafka::EventProducer;
 use trestle_projector::ProjectionKind;
@@ -67,6 +67,22 @@ fn limit_set(project: &str, notebook_limit: i32) -> Event {
         meta: Meta::platform(),
         cloud_project_id: project.into(),
         notebook_limit,
+    })
+}
+
+/// The operator's `trestle-admin project add` as an event.
+fn project_registered(
+    project: &str,
+    region: Region,
+    notebook_limit: i32,
+    dedicated_company_id: Option<Uuid>,
+) -> Event {
+    Event::CloudProjectRegistered(CloudProjectRegistered {
+        meta: Meta::platform(),
+        cloud_project_id: project.into(),
+        region,
+        notebook_limit,
+        dedicated_company_id,
     })
 }
 
@@ -159,6 +175,105 @@ async fn the_pool_counts_notebooks_against_the_limit_and_is_full_at_it() {
     publish_in_order(&producer, &[maintenance_set("gcp-1", false)]).await;
     wait_caught_up(&topics, &db, &topics_read).await;
     assert_eq!(state(&db, "gcp-1").await, (2, 3, "active".into()));
+
+    let _ = stop.send(());
+    handle.await.unwrap();
+    db.close().await;
+    control.drop_db().await;
+    topics.delete().await;
+}
+
+/// (region, limit, dedicated company, maintenance) of a project.
+async fn registration(
+    db: &sqlx::PgPool,
+    project: &str,
+) -> (Option<String>, i32, Option<Uuid>, bool) {
+    let p = pool::project(db, project)
+        .await
+        .unwrap()
+        .expect("project known");
+    (
+        p.region,
+        p.notebook_limit,
+        p.dedicated_company_id,
+        p.maintenance,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registered_project_takes_its_region_limit_and_dedicated_company() {
+    let topics = TestTopics::create("pool_registered", 2).await.unwrap();
+    let control = TestDb::control("pool_registered").await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let db = trestle_store::connect(&control.options).await.unwrap();
+    let (stop, handle) = spawn(control_config(&topics, &control, ProjectionKind::Pool));
+    let (enterprise, tenant) = (Uuid::now_v7(), Uuid::now_v7());
+    let topics_read = ["tenants", "cloud-projects"];
+
+    // A project first known from provisioning (region us), then registered by the operator:
+    // the registration's region, limit and dedicated company win. A project the pool has never
+    // seen is created by its registration.
+    publish_in_order(&producer, &[provisioned(tenant, 0, "gcp-d", Region::Us)]).await;
+    wait_caught_up(&topics, &db, &topics_read).await;
+    assert_eq!(
+        registration(&db, "gcp-d").await,
+        (Some("us".into()), 50_000, None, false)
+    );
+    publish_in_order(
+        &producer,
+        &[
+            project_registered("gcp-d", Region::Eu, 2, Some(enterprise)),
+            project_registered("gcp-s", Region::Apac, 10, None),
+        ],
+    )
+    .await;
+    wait_caught_up(&topics, &db, &topics_read).await;
+    assert_eq!(
+        registration(&db, "gcp-d").await,
+        (Some("eu".into()), 2, Some(enterprise), false)
+    );
+    assert_eq!(
+        registration(&db, "gcp-s").await,
+        (Some("apac".into()), 10, None, false)
+    );
+    assert_eq!(state(&db, "gcp-s").await, (0, 10, "active".into()));
+
+    // Later settings change only their own column; a later provisioning does not move the
+    // registered region; the same registration applied again changes nothing.
+    let again = project_registered("gcp-s", Region::Apac, 10, None);
+    publish_in_order(
+        &producer,
+        &[
+            limit_set("gcp-d", 5),
+            maintenance_set("gcp-d", true),
+            provisioned(enterprise, 1, "gcp-d", Region::Us),
+            again.clone(),
+            again,
+        ],
+    )
+    .await;
+    wait_caught_up(&topics, &db, &topics_read).await;
+    assert_eq!(
+        registration(&db, "gcp-d").await,
+        (Some("eu".into()), 5, Some(enterprise), true)
+    );
+    assert_eq!(
+        registration(&db, "gcp-s").await,
+        (Some("apac".into()), 10, None, false)
+    );
+
+    // Registered again as a shared project: the dedication goes, the limit is the new
+    // registration's, the operator's maintenance switch stays.
+    publish_in_order(
+        &producer,
+        &[project_registered("gcp-d", Region::Eu, 3, None)],
+    )
+    .await;
+    wait_caught_up(&topics, &db, &topics_read).await;
+    assert_eq!(
+        registration(&db, "gcp-d").await,
+        (Some("eu".into()), 3, None, true)
+    );
 
     let _ = stop.send(());
     handle.await.unwrap();
