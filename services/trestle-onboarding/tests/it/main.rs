@@ -1,0 +1,5 @@
+//! Integration tests of onboarding against the real Kafka and PostgreSQL of the local stack.
+
+mod placement;
+mod sigkill;
+mod support;
