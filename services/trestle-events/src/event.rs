@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{
     ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
-    price_books::*, providers::*, tenants::*, usage::*,
+    price_books::*, providers::*, tenants::*, timers::*, usage::*,
 };
 use crate::value::{Fields, Record};
 use crate::{Error, Meta, Topic};
@@ -92,6 +92,7 @@ events! {
     Alerts => [AlertRaised, AlertResolved],
     PriceBooks => [PriceBookPublished],
     CloudProjects => [CloudProjectRegistered, CloudProjectMaintenanceSet, CloudProjectLimitSet],
+    Timers => [TimerScheduled, TimerCancelled, TimerFired],
 }
 
 impl Event {

@@ -32,7 +32,7 @@ pub use error::{AvroError, Error};
 pub use event::{company_key, Event};
 pub use events::{
     ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
-    price_books::*, providers::*, tenants::*, usage::*,
+    price_books::*, providers::*, tenants::*, timers::*, usage::*,
 };
 pub use meta::{now_micros, Meta, PLATFORM_COMPANY_ID};
 pub use rabin::{crc64_avro, EMPTY as CRC64_AVRO_EMPTY};

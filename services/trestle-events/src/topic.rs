@@ -26,11 +26,13 @@ pub enum Topic {
     PriceBooks,
     /// Operator settings of the pool's cloud projects (platform-scoped, keyed by project).
     CloudProjects,
+    /// Durable timers scheduled and cancelled by workflows.
+    Timers,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::Tenants,
         Topic::AiRequests,
         Topic::AiOutcomes,
@@ -41,6 +43,7 @@ impl Topic {
         Topic::Alerts,
         Topic::PriceBooks,
         Topic::CloudProjects,
+        Topic::Timers,
     ];
 
     /// The logical name, e.g. `"ai-requests"`; also the directory under `schemas/`.
@@ -56,6 +59,7 @@ impl Topic {
             Topic::Alerts => "alerts",
             Topic::PriceBooks => "price-books",
             Topic::CloudProjects => "cloud-projects",
+            Topic::Timers => "timers",
         }
     }
 

@@ -70,6 +70,18 @@ impl AvroField for String {
     }
 }
 
+impl AvroField for Vec<u8> {
+    fn to_avro(&self) -> Value {
+        Value::Bytes(self.clone())
+    }
+    fn from_avro(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Bytes(b) => Ok(b),
+            other => unexpected("bytes", &other),
+        }
+    }
+}
+
 impl AvroField for Uuid {
     fn to_avro(&self) -> Value {
         Value::Uuid(*self)

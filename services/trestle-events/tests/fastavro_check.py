@@ -46,6 +46,9 @@ def same(decoded, expected):
             return False
         parsed = datetime.datetime.fromisoformat(expected.replace("Z", "+00:00"))
         return parsed == decoded
+    if isinstance(decoded, bytes):
+        # serde writes a Vec<u8> as an array of numbers.
+        return isinstance(expected, list) and bytes(expected) == decoded
     if isinstance(decoded, bool) or isinstance(expected, bool):
         return decoded is expected
     if isinstance(decoded, float) or isinstance(expected, float):

@@ -17,6 +17,7 @@ pub mod pool;
 mod projection;
 pub mod rebuild;
 pub mod routing;
+mod timers;
 mod usage;
 mod worker;
 
@@ -27,6 +28,7 @@ pub use pool::PoolProjection;
 pub use projection::{decode_keyed, Applied, Projection, Record, Sourced};
 pub use rebuild::{rebuild, Error as RebuildError, RebuildMode, RebuildOptions, RebuildReport};
 pub use routing::RoutingProjection;
+pub use timers::TimersProjection;
 pub use usage::{default_shard, ShardedUsageProjection, UsageProjection, UsageShardConfig};
 pub use worker::run_projection;
 
@@ -50,6 +52,9 @@ pub enum ProjectionKind {
     /// `pool` → `cloud_projects` and `cloud_project_requests_daily` in the control database
     /// (docs/tenancy.md).
     Pool,
+    /// `timers` → `timers` in the control database: the timer service's pending timers
+    /// (docs/timers.md; run by `trestle-timers`).
+    Timers,
 }
 
 impl ProjectionKind {
@@ -59,7 +64,9 @@ impl ProjectionKind {
             ProjectionKind::Usage => trestle_store::Database::Shard,
             ProjectionKind::ShardHealth => trestle_store::Database::Control,
             ProjectionKind::Billing => trestle_store::Database::Shard,
-            ProjectionKind::Routing | ProjectionKind::Pool => trestle_store::Database::Control,
+            ProjectionKind::Routing | ProjectionKind::Pool | ProjectionKind::Timers => {
+                trestle_store::Database::Control
+            }
         }
     }
 
@@ -71,6 +78,7 @@ impl ProjectionKind {
             ProjectionKind::Billing => Arc::new(BillingProjection),
             ProjectionKind::Routing => Arc::new(RoutingProjection),
             ProjectionKind::Pool => Arc::new(PoolProjection),
+            ProjectionKind::Timers => Arc::new(TimersProjection),
         }
     }
 }

@@ -2,6 +2,10 @@
 
 pub const EVENTS_PUBLISHED_TOTAL: &str = "trestle_events_published_total";
 pub const HTTP_REJECTED_TOTAL: &str = "trestle_http_rejected_total";
+/// Timers fired by the timer service.
+pub const TIMERS_FIRED_TOTAL: &str = "trestle_timers_fired_total";
+/// How long after its due time (by the service's clock) a timer fired.
+pub const TIMER_FIRE_DELAY_SECONDS: &str = "trestle_timer_fire_delay_seconds";
 /// Requests the engine refused because their company is not provisioned, by standing.
 pub const REQUESTS_UNPROVISIONED_TOTAL: &str = "trestle_engine_requests_unprovisioned_total";
 pub const RECORDS_CONSUMED_TOTAL: &str = "trestle_records_consumed_total";

@@ -20,6 +20,12 @@ pub fn request_refused(standing: &'static str) {
     metrics::counter!(names::REQUESTS_UNPROVISIONED_TOTAL, "standing" => standing).increment(1);
 }
 
+/// The timer service fired a timer `late` after its due time.
+pub fn timer_fired(late: Duration) {
+    metrics::counter!(names::TIMERS_FIRED_TOTAL).increment(1);
+    metrics::histogram!(names::TIMER_FIRE_DELAY_SECONDS).record(late.as_secs_f64());
+}
+
 /// A consumer took records off a topic.
 pub fn records_consumed(stage: &'static str, count: usize) {
     metrics::counter!(names::RECORDS_CONSUMED_TOTAL, "stage" => stage).increment(count as u64);

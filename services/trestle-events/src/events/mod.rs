@@ -45,4 +45,5 @@ pub(crate) mod notebooks;
 pub(crate) mod price_books;
 pub(crate) mod providers;
 pub(crate) mod tenants;
+pub(crate) mod timers;
 pub(crate) mod usage;

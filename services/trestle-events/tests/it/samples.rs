@@ -286,6 +286,26 @@ pub(crate) fn full() -> Vec<Event> {
             notebook_limit: 40_000,
         }
         .into(),
+        TimerScheduled {
+            meta: meta(25),
+            timer_id: "demote/job-4711".into(),
+            due_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            topic: "notebooks".into(),
+            key: COMPANY.to_string(),
+            event: vec![0xC3, 0x01, 0, 1, 2, 0xFF],
+        }
+        .into(),
+        TimerCancelled {
+            meta: meta(26),
+            timer_id: "demote/job-4711".into(),
+        }
+        .into(),
+        TimerFired {
+            meta: meta(27),
+            timer_id: "retry/sync-doc-9 «ü»".into(),
+            fired_at: DateTime::from_timestamp_micros(1_790_000_000_999_999).unwrap(),
+        }
+        .into(),
     ]
 }
 
@@ -401,6 +421,15 @@ pub(crate) fn sparse() -> Vec<Event> {
             region: Region::Us,
             notebook_limit: 0,
             dedicated_company_id: None,
+        }
+        .into(),
+        TimerScheduled {
+            meta: meta(113),
+            timer_id: String::new(),
+            due_at: DateTime::from_timestamp_micros(0).unwrap(),
+            topic: "alerts".into(),
+            key: String::new(),
+            event: Vec::new(),
         }
         .into(),
         AlertRaised {
