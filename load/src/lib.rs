@@ -4,6 +4,7 @@
 //! compared with what was sent: one outcome per accepted request, usage for every answer.
 
 mod groups;
+mod onboard;
 mod outcomes;
 mod report;
 mod scenario;
@@ -11,6 +12,7 @@ mod send;
 mod tenants;
 
 pub use groups::wait_for_groups;
+pub use onboard::{print_placement, register_via_api, wait_provisioned, Placed};
 pub use outcomes::{outcomes_end, read_outcomes, Outcomes};
 pub use report::{print_report, read_usage, wait_projected, CompanyUsage};
 pub use scenario::{Company, Scenario};

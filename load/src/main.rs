@@ -48,23 +48,54 @@ struct Args {
     /// Company rows to print.
     #[arg(long, default_value_t = 20)]
     rows: usize,
+    /// How companies are registered: `api` (the admin API, then waited for until onboarding
+    /// has provisioned each) or `direct` (a CompanyRegistered each on the topic, no onboarding:
+    /// the engine must serve unprovisioned companies as starters).
+    #[arg(long, value_enum, default_value = "api")]
+    register: Register,
+    /// Base URL of ingest's admin listener (company registration).
+    #[arg(long, default_value = "http://127.0.0.1:18001")]
+    admin_url: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Register {
+    Api,
+    Direct,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let scenario = load::Scenario::mixed(args.companies, args.requests, args.seed);
+    let mut scenario = load::Scenario::mixed(args.companies, args.requests, args.seed);
     let kafka = trestle_kafka::KafkaOptions {
         bootstrap_servers: args.kafka_bootstrap.clone(),
         ..Default::default()
     };
-    eprintln!(
-        "==> Registering {} companies on the tenants topic",
-        args.companies
-    );
-    load::register_companies(&kafka, &scenario)
-        .await
-        .context("registering companies (is Kafka up? compose/stack up)")?;
+    let placed = match args.register {
+        Register::Api => {
+            eprintln!(
+                "==> Registering {} companies through {}/v1/companies",
+                args.companies, args.admin_url
+            );
+            load::register_via_api(&args.admin_url, &mut scenario)
+                .await
+                .context("registering companies (is trestle-ingest's admin listener up?)")?;
+            eprintln!("==> Waiting for onboarding to provision them");
+            let wait = Duration::from_secs(args.wait_secs);
+            Some(load::wait_provisioned(&kafka, &scenario, wait).await?)
+        }
+        Register::Direct => {
+            eprintln!(
+                "==> Registering {} companies on the tenants topic",
+                args.companies
+            );
+            load::register_companies(&kafka, &scenario)
+                .await
+                .context("registering companies (is Kafka up? compose/stack up)")?;
+            None
+        }
+    };
     if !args.wait_groups.is_empty() {
         eprintln!(
             "==> Waiting for consumer groups {} to join",
@@ -92,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
     let outcomes = load::read_outcomes(&kafka, &scenario, &from, accepted, wait).await?;
     eprintln!("==> Waiting for the usage projection");
     let usage = load::wait_projected(&pool, &scenario, &outcomes, wait).await?;
+    if let Some(placed) = &placed {
+        load::print_placement(&scenario, placed);
+    }
     let mismatched = load::print_report(&scenario, &sent, &outcomes, &usage, args.rows);
     if mismatched > 0 || sent.rejected > 0 {
         anyhow::bail!(
