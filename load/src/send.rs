@@ -25,7 +25,9 @@ pub struct Sent {
 }
 
 /// Sends every request of `scenario` to `ingest_url` with `concurrency` in flight, printing
-/// progress; a 503 is retried, any other refusal is counted as rejected.
+/// progress; a 503, and a 409 for a company ingest has not seen provisioned yet (it reads
+/// the provisioning a moment after onboarding publishes it), is retried; any other refusal is
+/// counted as rejected.
 pub async fn drive(
     ingest_url: &str,
     scenario: &Scenario,
@@ -56,7 +58,7 @@ pub async fn drive(
                             ok = true;
                             break;
                         }
-                        Ok(r) if r.status().as_u16() != 503 => break,
+                        Ok(r) if !matches!(r.status().as_u16(), 503 | 409) => break,
                         _ => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
                     }
                 }

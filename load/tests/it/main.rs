@@ -27,6 +27,9 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     let (admin_listener, _) = listener().await;
     let ingest = trestle_ingest::IngestConfig {
         kafka: topics.options.clone(),
+        // trestle-load registers its companies but this test runs no onboarding (load/demo
+        // does).
+        unprovisioned: trestle_ingest::Unprovisioned::Accept,
         ..Default::default()
     };
     let listeners = trestle_ingest::Listeners {

@@ -13,12 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use backon::Retryable;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use trestle_events::{Event, PriceBookPublished, Region};
+use trestle_kafka::follow::{CaughtUp, FollowGuard};
 use trestle_tiers::Tier;
 use uuid::Uuid;
 
@@ -189,116 +186,21 @@ impl Directory {
         kafka: &trestle_kafka::KafkaOptions,
         catch_up: Duration,
     ) -> Result<FollowGuard, Error> {
-        let group = format!("{}engine-directory-{}", kafka.topic_prefix, Uuid::new_v4());
-        let consumer: StreamConsumer =
-            kafka.consumer_config(&group).create().map_err(|source| {
-                trestle_kafka::Error::Setup {
-                    what: "tenant directory consumer",
-                    source,
-                }
-            })?;
-        // A topic created moments ago may not have a leader everywhere yet
-        // (NotLeaderForPartition): retry the metadata and watermarks a few times.
-        let backoff = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_times(8);
-        let mut remaining = (|| async { assign_from_start(&consumer, kafka) })
-            .retry(backoff)
-            .notify(|error, delay| {
-                tracing::warn!(message = "Reading the tenant directory's topics failed; retrying.", %error, retry_in_ms = delay.as_millis() as u64);
-            })
-            .await?;
-        let (caught_up_tx, caught_up) = tokio::sync::oneshot::channel::<()>();
         let directory = self.clone();
-        let task = tokio::spawn(async move {
-            let mut caught_up_tx = Some(caught_up_tx);
-            if remaining.is_empty() {
-                let _ = caught_up_tx.take().map(|tx| tx.send(()));
-            }
-            loop {
-                match consumer.recv().await {
-                    Ok(m) => {
-                        let (partition, offset) = (m.partition(), m.offset());
-                        let at = (m.topic().to_owned(), partition);
-                        match m.payload().map(trestle_events::decode) {
-                            Some(Ok(event)) => directory.apply(&event),
-                            Some(Err(error)) => tracing::warn!(
-                                message = "Skipping an undecodable record.",
-                                topic = m.topic(), partition, offset, %error
-                            ),
-                            None => {}
-                        }
-                        drop(m);
-                        if let Some(&high) = remaining.get(&at) {
-                            if offset + 1 >= high {
-                                remaining.remove(&at);
-                            }
-                        }
-                        if remaining.is_empty() {
-                            if let Some(tx) = caught_up_tx.take() {
-                                let _ = tx.send(());
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(message = "Reading the tenants or price-books topic failed; retrying.", %error);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
-        if tokio::time::timeout(catch_up, caught_up).await.is_err() {
+        let topics = ["tenants", "price-books"];
+        let fold = move |event: &Event| directory.apply(event);
+        let (guard, state) =
+            trestle_kafka::follow::follow(kafka, &topics, "engine-directory", catch_up, fold)
+                .await?;
+        if state == CaughtUp::NotYet {
             tracing::warn!(
                 message = "The tenant directory has not caught up; companies it has not read yet wait for it or are refused meanwhile.",
                 companies = self.len(),
                 waited_ms = catch_up.as_millis() as u64
             );
         }
-        Ok(FollowGuard(task))
+        Ok(guard)
     }
-}
-
-/// Assigns every partition of `tenants` and `price-books` from the beginning; returns where
-/// each non-empty partition ended at start (caught up once every one is reached).
-fn assign_from_start(
-    consumer: &StreamConsumer,
-    kafka: &trestle_kafka::KafkaOptions,
-) -> Result<HashMap<(String, i32), i64>, Error> {
-    let mut tpl = TopicPartitionList::new();
-    // Where each partition ended at start: caught up once every one is reached.
-    let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
-    for logical in ["tenants", "price-books"] {
-        let topic = kafka.topic(logical);
-        let consume_error = |source| trestle_kafka::Error::Consume {
-            topic: topic.clone(),
-            source,
-        };
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .map_err(consume_error)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        for p in partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning)
-                .map_err(consume_error)?;
-            let (low, high) = consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                .map_err(consume_error)?;
-            if high > low {
-                remaining.insert((topic.clone(), p), high);
-            }
-        }
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|source| trestle_kafka::Error::Consume {
-            topic: kafka.topic("tenants"),
-            source,
-        })?;
-    Ok(remaining)
 }
 
 /// The engine's price book of a published one (unit prices per meter and the version).
@@ -313,16 +215,6 @@ fn price_book_of(e: &PriceBookPublished) -> PriceBook {
         speech_minutes: e.speech_minutes_unit_micro_usd,
         tts_characters: e.tts_characters_unit_micro_usd,
         embedding_tokens: e.embedding_tokens_unit_micro_usd,
-    }
-}
-
-/// Stops the directory's reader when dropped.
-#[derive(Debug)]
-pub struct FollowGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for FollowGuard {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

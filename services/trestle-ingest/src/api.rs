@@ -11,17 +11,51 @@ use trestle_events::Event;
 use trestle_kafka::EventProducer;
 
 use crate::request::{SubmitAiRequest, Submitted};
+use crate::standings::{Standing, Standings};
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     producer: EventProducer,
+    /// Set: requests of companies that are not provisioned are refused (409).
+    standings: Option<Standings>,
 }
 
 impl AppState {
     pub fn new(producer: EventProducer) -> Self {
-        AppState { producer }
+        AppState {
+            producer,
+            standings: None,
+        }
     }
+
+    /// Refuses the requests of companies `standings` does not show provisioned.
+    pub fn with_standings(mut self, standings: Option<Standings>) -> Self {
+        self.standings = standings;
+        self
+    }
+}
+
+/// The 409 of a request whose company is not provisioned, naming its standing; `None` when it
+/// may go ahead.
+fn refusal(standings: &Standings, company: &uuid::Uuid) -> Option<Response> {
+    let (reason, detail) = match standings.get(company) {
+        Standing::Provisioned => return None,
+        Standing::Registered => (
+            "company_not_provisioned",
+            format!("company {company} is registered, not provisioned yet: onboarding provisions it in a moment, retry then"),
+        ),
+        Standing::NotRegistered => (
+            "company_not_registered",
+            format!("company {company} is not registered: register it with POST /v1/companies on the admin listener"),
+        ),
+    };
+    let mut response = reject(StatusCode::CONFLICT, reason, detail);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    Some(response)
 }
 
 /// The ingest routes.
@@ -74,6 +108,10 @@ async fn submit_ai_request(
             "invalid_field",
             format!("{field} {problem}"),
         );
+    }
+    if let Some(refused) = (state.standings.as_ref()).and_then(|s| refusal(s, &request.company_id))
+    {
+        return refused;
     }
     let event = request.into_event();
     let Event::AiRequestSubmitted(submitted) = &event else {

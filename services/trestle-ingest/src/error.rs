@@ -5,6 +5,8 @@
 pub enum Error {
     #[error("creating the Kafka producer: {0}")]
     Producer(#[from] trestle_kafka::Error),
+    #[error("reading the tenants topic (which companies are provisioned): {0}")]
+    Tenants(#[source] trestle_kafka::Error),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,

@@ -11,17 +11,19 @@ mod admin;
 mod api;
 mod error;
 mod request;
+mod standings;
 
 pub use admin::{admin_router, AdminState, Registered};
 pub use api::{router, AppState};
 pub use error::Error;
 pub use request::{SubmitAiRequest, Submitted};
+pub use standings::{Standing, Standings};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 /// Configuration of the ingest service.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// The listener of upstream apps (`POST /v1/ai-requests`).
@@ -32,7 +34,38 @@ pub struct IngestConfig {
     /// Which region a registered company's country puts it in (`[regions.countries]`, added
     /// to the default table).
     pub regions: trestle_tenants::RegionTable,
+    /// AI requests of companies that are not provisioned: `refuse` (the default: 409 naming
+    /// the company's standing) or `accept` (load runs without onboarding; the engine decides).
+    pub unprovisioned: Unprovisioned,
+    /// How long start-up waits to read the `tenants` topic before serving.
+    pub tenants_catch_up_ms: u64,
     pub telemetry: trestle_telemetry::TelemetryOptions,
+}
+
+/// What ingest does with an AI request of a company that is not provisioned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unprovisioned {
+    /// 409 naming the company's standing; nothing is published.
+    #[default]
+    Refuse,
+    /// Accepted like any other; the engine answers it (and refuses it unless configured
+    /// otherwise).
+    Accept,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            http: Default::default(),
+            admin_http: Default::default(),
+            kafka: Default::default(),
+            regions: Default::default(),
+            unprovisioned: Unprovisioned::Refuse,
+            tenants_catch_up_ms: 30_000,
+            telemetry: Default::default(),
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -112,7 +145,17 @@ pub async fn serve(
         );
     }
     let producer = trestle_kafka::EventProducer::new(&config.kafka)?;
-    let api = router(AppState::new(producer.clone()), config.http.max_body_bytes);
+    let (standings, _following) = match config.unprovisioned {
+        Unprovisioned::Refuse => {
+            let standings = Standings::default();
+            let catch_up = std::time::Duration::from_millis(config.tenants_catch_up_ms);
+            let guard = standings.follow(&config.kafka, catch_up).await;
+            (Some(standings), Some(guard.map_err(Error::Tenants)?))
+        }
+        Unprovisioned::Accept => (None, None),
+    };
+    let state = AppState::new(producer.clone()).with_standings(standings);
+    let api = router(state, config.http.max_body_bytes);
     let admin = admin_router(AdminState::new(producer, config.regions.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -17,6 +17,7 @@
 pub mod consumer;
 mod dead_letter;
 mod error;
+pub mod follow;
 mod murmur2;
 mod options;
 mod producer;

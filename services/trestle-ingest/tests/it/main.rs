@@ -2,6 +2,7 @@
 //! 4xx and puts nothing on the log. Company registration on the admin listener: `companies`.
 
 mod companies;
+mod onboarding;
 
 use std::time::Duration;
 
@@ -41,8 +42,14 @@ pub(crate) async fn start_with(topics: &TestTopics, config: IngestConfig) -> Sta
     started
 }
 
+/// Ingest accepting every company's requests: these tests are about the request, not the
+/// company's onboarding (`onboarding.rs` is).
 async fn start(topics: &TestTopics) -> String {
-    let started = start_with(topics, IngestConfig::default()).await;
+    let config = IngestConfig {
+        unprovisioned: trestle_ingest::Unprovisioned::Accept,
+        ..IngestConfig::default()
+    };
+    let started = start_with(topics, config).await;
     format!("{}/v1/ai-requests", started.api)
 }
 
