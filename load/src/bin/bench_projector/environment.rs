@@ -95,9 +95,13 @@ async fn postgres(owner_url: &str) -> String {
     }
 }
 
-/// The broker version from the local stack's jars (`compose/stack` puts them in `.stack/`).
+/// The broker version from the local stack's jars (`compose/stack` puts them in `.stack/`;
+/// `compose/stack env` exports their folder as `TRESTLE_KAFKA_LIBS`, which a git worktree
+/// without a `.stack/` of its own needs).
 fn kafka_broker() -> String {
-    let libs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/kafka/libs");
+    let libs = std::env::var_os("TRESTLE_KAFKA_LIBS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/kafka/libs"));
     std::fs::read_dir(libs)
         .ok()
         .and_then(|dir| {
