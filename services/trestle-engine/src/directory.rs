@@ -1,6 +1,8 @@
 //! The tenant directory: each company's tier, region and cloud project, folded from the
 //! `tenants` topic into memory so the scheduler and the ladder can look them up per record —
-//! and the price books, folded from `price-books`, so usage is priced by the version in effect.
+//! the price books, folded from `price-books`, so usage is priced by the version in effect —
+//! and the cloud-project pool, folded from `cloud-projects` (and `tenants`), so a call can fail
+//! over to another project (`federation`).
 //!
 //! Every engine instance reads the whole topic (manual assignment from the beginning, no
 //! consumer group, read_committed): the directory is small (a few hundred bytes per company)
@@ -14,11 +16,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use trestle_events::{Event, PriceBookPublished, Region};
+use trestle_events::{Event, IsolationLevel, PriceBookPublished, Region};
 use trestle_kafka::follow::{CaughtUp, FollowGuard};
 use trestle_tiers::Tier;
 use uuid::Uuid;
 
+use crate::federation::Pool;
 use crate::pricing::PriceBook;
 use crate::Error;
 
@@ -29,6 +32,9 @@ pub struct Tenant {
     pub region: Region,
     /// Cloud project its AI calls go through (breakers are per provider, project and region).
     pub cloud_project: String,
+    /// Shared or dedicated capacity: a dedicated company's calls fail over only to a spare
+    /// project of its own.
+    pub isolation: IsolationLevel,
     /// How far onboarding got: only a provisioned company is served.
     pub standing: Standing,
 }
@@ -68,6 +74,8 @@ pub struct Directory {
     configured: Arc<PriceBook>,
     /// Woken whenever a provisioning is folded in.
     provisioned: Arc<tokio::sync::Notify>,
+    /// The cloud projects of every region.
+    pool: Pool,
 }
 
 impl Directory {
@@ -80,7 +88,13 @@ impl Directory {
             price_books: Arc::default(),
             configured: Arc::new(configured),
             provisioned: Arc::default(),
+            pool: Pool::default(),
         }
+    }
+
+    /// The cloud-project pool as read so far.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// The price book in effect at `at`: the highest published version whose `effective_from`
@@ -135,6 +149,7 @@ impl Directory {
 
     /// Folds one event of the `tenants` topic in.
     pub fn apply(&self, event: &Event) {
+        self.pool.apply(event);
         let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
         match event {
             Event::CompanyRegistered(e) => {
@@ -162,6 +177,9 @@ impl Directory {
                 if !e.cloud_project_id.is_empty() {
                     entry.cloud_project = e.cloud_project_id.clone();
                 }
+                if e.isolation_level != IsolationLevel::Unknown {
+                    entry.isolation = e.isolation_level;
+                }
                 entry.standing = Standing::Provisioned;
                 drop(tenants);
                 self.provisioned.notify_waiters();
@@ -177,7 +195,7 @@ impl Directory {
         }
     }
 
-    /// Starts following the `tenants` and `price-books` topics in the background and waits
+    /// Starts following the `tenants`, `price-books` and `cloud-projects` topics in the background and waits
     /// until everything that was on them at start is folded in, or `catch_up` has passed (then
     /// it logs a warning and returns: the engine serves meanwhile, unknown companies as
     /// starters). The task runs until the returned guard is dropped.
@@ -187,7 +205,7 @@ impl Directory {
         catch_up: Duration,
     ) -> Result<FollowGuard, Error> {
         let directory = self.clone();
-        let topics = ["tenants", "price-books"];
+        let topics = ["tenants", "price-books", "cloud-projects"];
         let fold = move |event: &Event| directory.apply(event);
         let (guard, state) =
             trestle_kafka::follow::follow(kafka, &topics, "engine-directory", catch_up, fold)
@@ -221,13 +239,14 @@ fn price_book_of(e: &PriceBookPublished) -> PriceBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trestle_events::{CompanyRegistered, IsolationLevel, Meta, TenantProvisioned};
+    use trestle_events::{CompanyRegistered, Meta, TenantProvisioned};
 
     fn default() -> Tenant {
         Tenant {
             tier: Tier::Starter,
             region: Region::Us,
             cloud_project: "shared-0".into(),
+            isolation: IsolationLevel::Shared,
             standing: Standing::Unknown,
         }
     }

@@ -80,6 +80,9 @@ pub(crate) struct Facts {
     pub reserved: Option<bool>,
     /// Why each provider step called so far did not answer, in order.
     pub failures: Vec<String>,
+    /// How many of those steps were refused by a daily provider quota alone (every project of
+    /// the company's at its quota).
+    pub quota_refused: usize,
     /// Whether the last provider step called answered.
     pub answered: bool,
 }
@@ -124,6 +127,8 @@ pub(crate) enum Verdict {
     Throttled { limit: Limit, retry_after_ms: u64 },
     /// The monthly budget refused the reservation.
     OverBudget,
+    /// Every step was refused by its cloud projects' daily provider quotas, nothing cached.
+    OverQuota,
     /// Every step failed or was open and nothing is cached.
     AllDown,
 }
@@ -211,6 +216,9 @@ fn down_the_chain<'c>(facts: &Facts, chain: &'c Chain) -> Action<'c> {
         Some(true) => Action::Finish(Verdict::FromCache {
             limited_notice: true,
         }),
+        Some(false) if facts.quota_refused == facts.failures.len() => {
+            Action::Finish(Verdict::OverQuota)
+        }
         Some(false) => Action::Finish(Verdict::AllDown),
     }
 }
@@ -462,6 +470,37 @@ mod tests {
         assert_eq!(
             decide(&facts, &chain, &limited()),
             Action::Finish(Verdict::AllDown)
+        );
+    }
+
+    #[test]
+    fn every_step_refused_by_daily_quotas_is_throttled_unless_cached_and_other_failures_fail() {
+        let chain = chain(true);
+        let mut facts = Facts {
+            rate: Some(Rate::Allowed),
+            reserved: Some(true),
+            failures: vec!["first: quota".into(), "second: quota".into()],
+            quota_refused: 2,
+            cached: Some(false),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&facts, &chain, &limited()),
+            Action::Finish(Verdict::OverQuota)
+        );
+        facts.cached = Some(true);
+        assert_eq!(
+            decide(&facts, &chain, &limited()),
+            Action::Finish(Verdict::FromCache {
+                limited_notice: true
+            })
+        );
+        facts.cached = Some(false);
+        facts.quota_refused = 1;
+        assert_eq!(
+            decide(&facts, &chain, &limited()),
+            Action::Finish(Verdict::AllDown),
+            "one step down for another reason: the request failed, it is not a quota matter"
         );
     }
 }

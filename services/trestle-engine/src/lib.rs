@@ -15,9 +15,11 @@
 //! carries the commit points of the records whose outputs it holds.
 
 mod cache;
+mod calls;
 mod chains;
 mod directory;
 mod error;
+mod federation;
 mod intake;
 mod ladder;
 mod outcome;
@@ -31,6 +33,7 @@ pub use cache::{CacheOptions, ResponseCache};
 pub use chains::{Chain, Chains, Step};
 pub use directory::{Directory, Standing, Tenant};
 pub use error::{ConfigError, Error};
+pub use federation::Pool;
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
 pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
@@ -101,6 +104,9 @@ pub struct EngineConfig {
     pub cache: CacheOptions,
     /// Monthly query and cost limits per company (Redis reservations).
     pub cost_limits: CostLimitOptions,
+    /// Daily provider quotas per cloud project (Redis counters): a project at its quota
+    /// fails over to another, or the request is throttled (`provider_quota`).
+    pub quotas: trestle_quota::QuotaOptions,
     /// Provider chain per request kind.
     pub chains: Chains,
     pub breakers: trestle_breaker::BreakersOptions,
@@ -133,6 +139,7 @@ impl Default for EngineConfig {
             rate_limit: Default::default(),
             cache: Default::default(),
             cost_limits: Default::default(),
+            quotas: Default::default(),
             chains: Default::default(),
             breakers: Default::default(),
             provider: Default::default(),
@@ -161,9 +168,10 @@ impl EngineConfig {
         Ok(())
     }
 
-    /// Whether anything uses Redis (the ladder's rate limits, the cost limits, the cache).
+    /// Whether anything uses Redis (the ladder's rate limits, the cost limits, the cache, the
+    /// daily quotas).
     pub(crate) fn uses_redis(&self) -> bool {
-        self.ladder.enabled || self.cost_limits.enabled || self.cache.enabled
+        self.ladder.enabled || self.cost_limits.enabled || self.cache.enabled || self.quotas.enabled
     }
 
     /// The scheduler options: bounds from `[scheduler]`, weights and per-company caps from

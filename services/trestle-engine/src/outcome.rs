@@ -1,5 +1,6 @@
 //! The outcome events of a request that no provider answered: served from cache, throttled
-//! (rate or cost limit), failed (every provider down, or an internal error).
+//! (rate or cost limit, daily provider quota), failed (every provider down, or an internal
+//! error).
 
 use trestle_budget::Refused;
 use trestle_events::{
@@ -99,5 +100,19 @@ pub(crate) fn over_budget(submitted: &AiRequestSubmitted, refused: &Refused) -> 
         reason: ThrottleReason::CostLimit,
         limit: refused.to_string(),
         retry_after_ms: next_month.map(|t| (t - now).num_milliseconds().max(0)),
+    })
+}
+
+/// The throttled outcome of a request every step of whose chain was refused by its cloud
+/// projects' daily provider quotas (`failures` names each); retry when the next UTC day begins.
+pub(crate) fn over_quota(submitted: &AiRequestSubmitted, failures: &[String]) -> Event {
+    let now = chrono::Utc::now();
+    let retry_after = trestle_quota::until_next_day(now);
+    Event::AiRequestThrottled(AiRequestThrottled {
+        meta: Meta::caused_by(&submitted.meta),
+        request_id: submitted.request_id,
+        reason: ThrottleReason::ProviderQuota,
+        limit: format!("daily provider quotas reached: {}", failures.join("; ")),
+        retry_after_ms: Some(retry_after.as_millis() as i64),
     })
 }

@@ -1,25 +1,28 @@
 //! Serving one admitted request — always ending in exactly one outcome event: the thin
 //! executor of the ladder. `ladder.rs` decides what to do next (a pure function of what was
 //! answered so far); this file does it — asks the rate limiter (Redis GCRA), the cache and the
-//! monthly budget, calls providers behind their circuit breakers — and records the answers.
-//! Also the ladder's and the cost limits' options.
+//! monthly budget, calls providers (`calls.rs`: through the company's cloud project or a spare,
+//! within its daily quota, behind the circuit breakers) — and records the answers. Also the
+//! ladder's and the cost limits' options.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
-use trestle_breaker::{BreakerKey, Breakers, Outcome, Permit, Transition};
+use trestle_breaker::{Breakers, Transition};
 use trestle_budget::{Budgets, Month, Overrides, Refused};
-use trestle_events::{AiRequestCompleted, AiRequestSubmitted, Event, Meta, UsageRecorded};
+use trestle_events::{AiRequestSubmitted, Event};
+use trestle_quota::Quotas;
 use trestle_ratelimit::{Decision, Limit, RateLimiter};
 use uuid::Uuid;
 
 use crate::cache::{Cached, ResponseCache};
+use crate::calls::call;
 use crate::chains::{Chain, Chains, Step};
 use crate::directory::Tenant;
 use crate::ladder::{decide, Action, Facts, Policy, Rate, Verdict};
 use crate::outcome;
-use crate::provider::{CallError, ProviderClient};
+use crate::provider::ProviderClient;
 use crate::reservation::ReservationGuard;
 
 /// The ladder's knobs.
@@ -94,23 +97,13 @@ pub(crate) struct Services {
     pub breakers: Breakers,
     pub limiters: Option<Limiters>,
     pub budgets: Option<Budgets>,
+    /// Daily provider quotas per cloud project; `None`: off.
+    pub quotas: Option<Quotas>,
     pub overrides: std::collections::BTreeMap<Uuid, LimitOverride>,
     pub cache: ResponseCache,
     pub ladder: LadderOptions,
     /// Breaker transitions, published by the session in its next transaction.
     pub transitions: UnboundedSender<Transition>,
-}
-
-/// Why a provider step did not answer.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StepError {
-    #[error("{provider}: circuit {state}")]
-    CircuitOpen {
-        provider: String,
-        state: trestle_breaker::State,
-    },
-    #[error(transparent)]
-    Call(#[from] CallError),
 }
 
 /// What the answers so far hold that the outcome is made of.
@@ -168,7 +161,10 @@ pub(crate) async fn serve(
                         held.answer = events;
                         facts.answered = true;
                     }
-                    Err(why) => facts.failures.push(why.to_string()),
+                    Err(why) => {
+                        facts.quota_refused += usize::from(why.quota_only());
+                        facts.failures.push(why.to_string());
+                    }
                 }
             }
             Action::Finish(verdict) => {
@@ -243,6 +239,10 @@ impl Ending<'_> {
             (Verdict::OverBudget, _, Some(refused)) => {
                 trestle_telemetry::ladder_step("cost_limit");
                 vec![outcome::over_budget(submitted, &refused)]
+            }
+            (Verdict::OverQuota, ..) => {
+                trestle_telemetry::ladder_step("provider_quota");
+                vec![outcome::over_quota(submitted, self.failures)]
             }
             (Verdict::AllDown | Verdict::FromCache { .. } | Verdict::OverBudget, ..) => {
                 self.all_down()
@@ -331,83 +331,4 @@ async fn reserve(
         .reserve(submitted.meta.company_id, month, limits, estimate)
         .await?;
     Ok(Some(ReservationGuard::new(budgets.clone(), reservation)))
-}
-
-/// One provider call behind its breaker; the completion and its priced usage.
-async fn call(
-    services: &Services,
-    step: &Step,
-    submitted: &AiRequestSubmitted,
-    tenant: &Tenant,
-    degraded: bool,
-) -> Result<Vec<Event>, StepError> {
-    let key = BreakerKey::new(
-        step.provider.as_str(),
-        tenant.cloud_project.as_str(),
-        tenant.region.as_str(),
-    );
-    let ticket = match services.breakers.acquire(&key) {
-        Permit::Granted { ticket, transition } => {
-            publish(services, transition);
-            ticket
-        }
-        Permit::Refused { state, .. } => {
-            return Err(StepError::CircuitOpen {
-                provider: step.provider.clone(),
-                state,
-            });
-        }
-    };
-    let result = services
-        .client
-        .ask(&step.provider, &step.model, &submitted.prompt)
-        .await;
-    let outcome = if result.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    publish(services, services.breakers.record(ticket, outcome));
-    let answer = result?;
-    let quantity_milli =
-        step.quantity_milli(&submitted.prompt, answer.input_tokens, answer.output_tokens);
-    let prices = services.directory.price_book(chrono::Utc::now());
-    let cost = prices.cost(step.meter, quantity_milli);
-    let completed = AiRequestCompleted {
-        meta: Meta::caused_by(&submitted.meta),
-        request_id: submitted.request_id,
-        provider: step.provider.clone(),
-        model: step.model.clone(),
-        cloud_project_id: Some(tenant.cloud_project.clone()),
-        latency_ms: answer.latency.as_millis() as i64,
-        degraded,
-        answer: answer.text,
-        input_tokens: answer.input_tokens,
-        output_tokens: answer.output_tokens,
-        cost_micro_usd: cost,
-    };
-    services
-        .cache
-        .put(submitted, &completed.answer, completed.meta.occurred_at)
-        .await;
-    let usage = UsageRecorded {
-        meta: Meta::caused_by(&completed.meta),
-        request_id: submitted.request_id,
-        meter: step.meter,
-        quantity_milli,
-        cost_micro_usd: cost,
-        price_book_version: prices.version,
-        idempotency_key: UsageRecorded::idempotency_key_for(submitted.request_id, step.meter),
-    };
-    Ok(vec![
-        Event::AiRequestCompleted(completed),
-        Event::UsageRecorded(usage),
-    ])
-}
-
-fn publish(services: &Services, transition: Option<Transition>) {
-    if let Some(t) = transition {
-        tracing::info!(message = "Circuit breaker changed state.", breaker = %t.key, from = %t.from, to = %t.to, failure_rate = t.failure_rate);
-        let _ = services.transitions.send(t);
-    }
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use trestle_breaker::Breakers;
 use trestle_breaker::Transition;
 use trestle_budget::Budgets;
+use trestle_quota::Quotas;
 use trestle_events::{AiRequestSubmitted, Event};
 use trestle_kafka::OwnedRecord;
 use trestle_ratelimit::RateLimiter;
@@ -37,6 +38,7 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
             tier: trestle_tiers::Tier::Starter,
             region: config.region,
             cloud_project: config.default_cloud_project.clone(),
+            isolation: trestle_events::IsolationLevel::Shared,
             standing: Standing::Unknown,
         },
         config.price_book.clone(),
@@ -163,6 +165,10 @@ async fn services(
         }
         _ => None,
     };
+    let quotas = match (&redis, config.quotas.enabled) {
+        (Some(redis), true) => Some(Quotas::new(redis.clone(), config.quotas.clone())),
+        _ => None,
+    };
     Ok(Services {
         client: ProviderClient::new(config.provider.clone()),
         directory: directory.clone(),
@@ -170,6 +176,7 @@ async fn services(
         breakers: Breakers::new(config.breakers.clone()).map_err(Error::Breakers)?,
         limiters,
         budgets,
+        quotas,
         overrides: config.cost_limits.overrides.clone(),
         cache: ResponseCache::new(redis, &config.cache),
         ladder: config.ladder.clone(),

@@ -165,6 +165,18 @@ avro_enum! {
 }
 
 avro_enum! {
+    /// Why an AI request's call did not go through its company's own cloud project.
+    RerouteReason {
+        /// The project is in maintenance.
+        Maintenance = "maintenance",
+        /// The project's circuit for the provider is open.
+        CircuitOpen = "circuit_open",
+        /// The project's daily quota for the provider is used up.
+        QuotaExhausted = "quota_exhausted",
+    }
+}
+
+avro_enum! {
     /// Billing meter.
     Meter {
         /// NotebookLM queries.

@@ -84,7 +84,7 @@ macro_rules! events {
 events! {
     Tenants => [CompanyRegistered, TenantProvisioned],
     AiRequests => [AiRequestSubmitted],
-    AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache],
+    AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted],
     Usage => [UsageRecorded],
     Documents => [DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
     Notebooks => [NotebookCreated, NotebookDemoted, NotebookArchived, NotebookRecreated],

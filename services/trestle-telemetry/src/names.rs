@@ -8,6 +8,14 @@ pub const TIMERS_FIRED_TOTAL: &str = "trestle_timers_fired_total";
 pub const TIMER_FIRE_DELAY_SECONDS: &str = "trestle_timer_fire_delay_seconds";
 /// Requests the engine refused because their company is not provisioned, by standing.
 pub const REQUESTS_UNPROVISIONED_TOTAL: &str = "trestle_engine_requests_unprovisioned_total";
+/// Provider calls the engine made from another cloud project than the company's own, by
+/// `reason` (`maintenance` | `circuit_open` | `quota_exhausted`).
+pub const REQUESTS_REROUTED_TOTAL: &str = "trestle_engine_requests_rerouted_total";
+/// Daily provider quota decisions, labelled `provider` (a configured quota's provider) and
+/// `outcome` (`granted` | `exhausted` | `unchecked`: Redis did not answer, the call went ahead).
+pub const QUOTA_DECISIONS_TOTAL: &str = "trestle_quota_decisions_total";
+/// Redis outages as the quota counters saw them: counted once when one begins.
+pub const QUOTA_REDIS_OUTAGES_TOTAL: &str = "trestle_quota_redis_outages_total";
 pub const RECORDS_CONSUMED_TOTAL: &str = "trestle_records_consumed_total";
 pub const DEAD_LETTERS_TOTAL: &str = "trestle_dead_letters_total";
 pub const PROVIDER_CALLS_TOTAL: &str = "trestle_provider_calls_total";

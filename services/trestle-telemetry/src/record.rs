@@ -20,6 +20,22 @@ pub fn request_refused(standing: &'static str) {
     metrics::counter!(names::REQUESTS_UNPROVISIONED_TOTAL, "standing" => standing).increment(1);
 }
 
+/// The engine made a provider call from another cloud project than the company's own.
+pub fn request_rerouted(reason: &'static str) {
+    metrics::counter!(names::REQUESTS_REROUTED_TOTAL, "reason" => reason).increment(1);
+}
+
+/// A daily provider quota was asked for one call.
+pub fn quota_decision(provider: &str, outcome: &'static str) {
+    metrics::counter!(names::QUOTA_DECISIONS_TOTAL, "provider" => provider.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// The quota counters lost Redis (counted once per outage).
+pub fn quota_redis_outage() {
+    metrics::counter!(names::QUOTA_REDIS_OUTAGES_TOTAL).increment(1);
+}
+
 /// The timer service fired a timer `late` after its due time.
 pub fn timer_fired(late: Duration) {
     metrics::counter!(names::TIMERS_FIRED_TOTAL).increment(1);

@@ -2,6 +2,7 @@
 
 mod breakers;
 mod fairness;
+mod federation;
 mod ladder;
 mod onboarded;
 mod panic;

@@ -1,9 +1,10 @@
-//! Events of the `ai-outcomes` topic: the one outcome of each AI request.
+//! Events of the `ai-outcomes` topic: the one outcome of each AI request, and the reroutes
+//! (federation failovers) that came before it.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::enums::ThrottleReason;
+use crate::enums::{RerouteReason, ThrottleReason};
 
 record! {
     /// A provider answered.
@@ -70,5 +71,22 @@ record! {
         pub limited_notice: bool,
         /// The cached answer text.
         pub answer: String,
+    }
+}
+
+record! {
+    /// The call went through another cloud project than the company's own; not an outcome
+    /// (the request's one outcome follows).
+    pub struct AiRequestRerouted {
+        /// The request whose call was rerouted.
+        pub request_id: Uuid,
+        /// Provider of the call.
+        pub provider: String,
+        /// The company's own cloud project, passed over.
+        pub from_cloud_project_id: String,
+        /// Cloud project the call was made from instead.
+        pub to_cloud_project_id: String,
+        /// Why the company's own project was passed over.
+        pub reason: RerouteReason,
     }
 }

@@ -132,6 +132,10 @@ fn rust_enums() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("AlertKind", symbols(AlertKind::ALL, AlertKind::as_str)),
         (
+            "RerouteReason",
+            symbols(RerouteReason::ALL, RerouteReason::as_str),
+        ),
+        (
             "AlertSeverity",
             symbols(AlertSeverity::ALL, AlertSeverity::as_str),
         ),

@@ -107,6 +107,15 @@ pub(crate) fn full() -> Vec<Event> {
             answer: "Sheets A-201 and A-202.".into(),
         }
         .into(),
+        AiRequestRerouted {
+            meta: meta(40),
+            request_id: request,
+            provider: "gemini-pro".into(),
+            from_cloud_project_id: "trestle-eu-pool-001".into(),
+            to_cloud_project_id: "trestle-eu-pool-002".into(),
+            reason: RerouteReason::Maintenance,
+        }
+        .into(),
         UsageRecorded {
             meta: meta(8),
             request_id: request,
@@ -363,6 +372,15 @@ pub(crate) fn sparse() -> Vec<Event> {
             cached_at: DateTime::from_timestamp_micros(-1).unwrap(),
             limited_notice: false,
             answer: "cached".into(),
+        }
+        .into(),
+        AiRequestRerouted {
+            meta: meta(140),
+            request_id: uuid(79),
+            provider: String::new(),
+            from_cloud_project_id: String::new(),
+            to_cloud_project_id: "p".into(),
+            reason: RerouteReason::QuotaExhausted,
         }
         .into(),
         DocumentAdded {
