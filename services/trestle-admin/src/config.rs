@@ -1,5 +1,5 @@
-//! The admin tool's configuration: the broker, the control database, the shard databases and
-//! the region table companies are registered by.
+//! The admin tool's configuration: the broker, the control database, the shard databases, the
+//! region table companies are registered by, and the Redis of the daily provider quotas.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,11 @@ pub struct AdminConfig {
     /// Which region a registered company's country puts it in (`[regions.countries]`, added to
     /// the default table; keep it the same as ingest's).
     pub regions: trestle_tenants::RegionTable,
+    /// The region's Redis, where the engines keep the daily provider quota counters (keep
+    /// `key_prefix` the same as the engines').
+    pub redis: trestle_redis::RedisOptions,
+    /// The daily provider quotas (keep them the same as the engines' `[quotas]`).
+    pub quotas: trestle_quota::QuotaOptions,
 }
 
 impl Default for AdminConfig {
@@ -29,6 +34,8 @@ impl Default for AdminConfig {
             control: database("trestle_control"),
             shards: vec![database("trestle_shard_0"), database("trestle_shard_1")],
             regions: Default::default(),
+            redis: Default::default(),
+            quotas: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod config;
 pub mod migrate;
 pub mod price_book;
 pub mod project;
+mod quotas;
 pub mod route;
 pub mod shard_health;
 pub mod topics;

@@ -1,4 +1,5 @@
-//! `trestle-admin project ...`: the cloud-project pool. `list` reads it (`trestle-query`);
+//! `trestle-admin project ...`: the cloud-project pool. `list` reads it (`trestle-query`),
+//! `quotas` compares its daily provider quotas with the engines' live counters (`quotas.rs`);
 //! `add`, `maintenance` and `limit` are operator decisions, so they go on the log as events
 //! (`CloudProjectRegistered`, `CloudProjectMaintenanceSet`, `CloudProjectLimitSet` on
 //! `cloud-projects`) and the pool projection folds them, like every other row of the pool
@@ -45,12 +46,25 @@ pub enum ProjectCommand {
     },
     /// Set a project's notebook limit.
     Limit { project_id: String, notebooks: i32 },
+    /// Each project's daily provider quotas: the live counters the engines enforce (Redis)
+    /// against the requests the pool projection counted from the log.
+    Quotas {
+        /// The UTC day, YYYY-MM-DD (default today).
+        #[arg(long)]
+        day: Option<chrono::NaiveDate>,
+        /// Raise counters that are below the projection (Redis lost its data) to it.
+        #[arg(long)]
+        reconcile: bool,
+    },
 }
 
 /// Runs a pool command.
 pub async fn run(config: &AdminConfig, command: ProjectCommand) -> anyhow::Result<()> {
     match command {
         ProjectCommand::List => list(&config.control).await,
+        ProjectCommand::Quotas { day, reconcile } => {
+            crate::quotas::run(config, day, reconcile).await
+        }
         ProjectCommand::Add {
             project_id,
             region,

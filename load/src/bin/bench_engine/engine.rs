@@ -27,6 +27,7 @@ pub(crate) fn config(kafka: &KafkaOptions, group: String, dispatch: DispatchMode
     config.ladder.enabled = false;
     config.cache.enabled = false;
     config.cost_limits.enabled = false;
+    config.quotas.enabled = false;
     // Unused with all three off, but never the production keys.
     let prefix = format!("{}:", trestle_testkit::unique("bench_engine"));
     config.redis.redis_url = trestle_testkit::redis_url();

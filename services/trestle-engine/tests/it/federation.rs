@@ -221,6 +221,10 @@ async fn a_project_at_its_daily_quota_fails_over_and_then_the_request_is_throttl
     config.quotas.requests_per_day = [("gemini".to_string(), 2), ("openai".to_string(), 0)]
         .into_iter()
         .collect();
+    let counters = trestle_quota::Quotas::new(
+        config.redis.connect().await.unwrap(),
+        config.quotas.clone(),
+    );
     let _engine = Engine::start(config);
 
     let asks: Vec<AiRequestSubmitted> = (0..6)
@@ -268,5 +272,11 @@ async fn a_project_at_its_daily_quota_fails_over_and_then_the_request_is_throttl
     let calls = provider_calls(&sim).await;
     assert_eq!(calls.get("gemini"), Some(&4));
     assert_eq!(calls.get("openai"), None, "a quota of 0 lets no call through");
+    // The live counters count what was answered: what the pool projection counts.
+    let today = chrono::Utc::now().date_naive();
+    for project in ["eu-a", "eu-b"] {
+        let used = counters.used(project, "gemini", today).await.unwrap();
+        assert_eq!(used, 2, "{project}");
+    }
     topics.delete().await;
 }
