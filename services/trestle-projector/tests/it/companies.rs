@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use trestle_events::{Event, Region, Tier};
+use trestle_events::{Region, Tier};
 use trestle_kafka::EventProducer;
 use trestle_projector::{ProjectionKind, ProjectorConfig, RebuildMode, RebuildOptions};
 use trestle_projector::UsageShardConfig;
