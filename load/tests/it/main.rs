@@ -20,7 +20,13 @@ async fn wait_http(url: &str) {
     let client = reqwest::Client::new();
     trestle_testkit::wait_for("ingest's admin listener", Duration::from_secs(60), || {
         let request = client.get(url).send();
-        async move { request.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        async move {
+            request
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
     })
     .await
 }

@@ -100,7 +100,11 @@ impl Projection for CompaniesProjection {
             if folded == 0 {
                 return Ok(Applied::default());
             }
-            let ids: BTreeSet<Uuid> = registered.keys().chain(provisioned.keys()).copied().collect();
+            let ids: BTreeSet<Uuid> = registered
+                .keys()
+                .chain(provisioned.keys())
+                .copied()
+                .collect();
             let mut b = Batch::default();
             for id in ids {
                 let r = registered.get(&id);

@@ -4,7 +4,9 @@
 /// Why the projector could not start, or its loop had to restart.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("`shard` is a setting of the usage and companies projections only, not {projection:?}")]
+    #[error(
+        "`shard` is a setting of the usage and companies projections only, not {projection:?}"
+    )]
     ShardNotSupported { projection: crate::ProjectionKind },
     #[error("shard {index} of {count} does not exist")]
     NoSuchShard { index: i32, count: i32 },

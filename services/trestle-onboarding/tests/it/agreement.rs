@@ -41,7 +41,10 @@ fn companies_projector(topics: &TestTopics, db: &TestDb, index: i32) -> Projecto
 /// The engine's directory, following the test's `tenants` topic.
 async fn directory(
     topics: &TestTopics,
-) -> (trestle_engine::Directory, trestle_kafka::follow::FollowGuard) {
+) -> (
+    trestle_engine::Directory,
+    trestle_kafka::follow::FollowGuard,
+) {
     let default = trestle_engine::Tenant {
         tier: trestle_tiers::Tier::Starter,
         region: Region::Us,
@@ -137,7 +140,11 @@ async fn routing_pool_directory_and_shard_records_agree_on_where_each_company_li
             p.cloud_project_id.clone(),
             p.region.as_str().to_owned(),
         );
-        assert_eq!(logged.2, registered.region.as_str(), "{company}: its region");
+        assert_eq!(
+            logged.2,
+            registered.region.as_str(),
+            "{company}: its region"
+        );
         per_shard[p.database_shard as usize] += 1;
 
         let routed = routed(&control_pool, company).await;
@@ -184,7 +191,11 @@ async fn routed(control: &sqlx::PgPool, company: Uuid) -> Place {
             .await
             .ok()??;
         route.provisioned_at?;
-        Some((route.database_shard?, route.cloud_project_id?, route.region?))
+        Some((
+            route.database_shard?,
+            route.cloud_project_id?,
+            route.region?,
+        ))
     })
     .await
 }
@@ -214,7 +225,10 @@ async fn pool_region(
     })
     .await;
     let dedicated = (isolation == IsolationLevel::Dedicated).then_some(company);
-    assert_eq!(p.dedicated_company_id, dedicated, "{project}: its dedication");
+    assert_eq!(
+        p.dedicated_company_id, dedicated,
+        "{project}: its dedication"
+    );
     assert_eq!(p.status, "active", "{project}");
     p.region.expect("a project of the pool has a region")
 }
@@ -232,9 +246,14 @@ async fn known(directory: &trestle_engine::Directory, company: Uuid) -> (String,
 
 /// The company record's place in a shard database, once the shard's projector wrote it.
 async fn recorded(shard: &sqlx::PgPool, company: Uuid) -> Place {
-    let record = trestle_testkit::wait_for("the company record in its shard", WAIT, || async move {
-        trestle_query::companies::get(shard, company).await.ok()?
-    })
-    .await;
-    (record.database_shard, record.cloud_project_id, record.region)
+    let record =
+        trestle_testkit::wait_for("the company record in its shard", WAIT, || async move {
+            trestle_query::companies::get(shard, company).await.ok()?
+        })
+        .await;
+    (
+        record.database_shard,
+        record.cloud_project_id,
+        record.region,
+    )
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use trestle_events::{Region, Tier};
 use trestle_kafka::EventProducer;
-use trestle_projector::{ProjectionKind, ProjectorConfig, RebuildMode, RebuildOptions};
 use trestle_projector::UsageShardConfig;
+use trestle_projector::{ProjectionKind, ProjectorConfig, RebuildMode, RebuildOptions};
 use trestle_query::companies::{self, Company};
 use trestle_testkit::fixtures::at;
 use trestle_testkit::{TestDb, TestTopics};
@@ -35,13 +35,12 @@ fn companies_config(topics: &TestTopics, db: &TestDb, index: i32) -> ProjectorCo
 
 /// Waits until the shard database `pool` holds the company's record (`present`) or does not;
 /// returns the record then.
-async fn wait_record(
-    pool: &sqlx::PgPool,
-    company: Uuid,
-    present: bool,
-) -> Option<Company> {
+async fn wait_record(pool: &sqlx::PgPool, company: Uuid, present: bool) -> Option<Company> {
     trestle_testkit::wait_for(
-        &format!("company {company} to be {}", if present { "present" } else { "gone" }),
+        &format!(
+            "company {company} to be {}",
+            if present { "present" } else { "gone" }
+        ),
         Duration::from_secs(60),
         || async move {
             let row = companies::get(pool, company).await.ok()?;
@@ -122,15 +121,25 @@ async fn a_company_record_lives_only_in_the_shard_of_its_latest_provisioning() {
     assert_eq!(config["included_cost_micro_usd_per_month"], 50_000_000);
     // b's registration came after its provisioning: the record is the same as if in order.
     assert_eq!(
-        (record_b.name.as_str(), record_b.tier.as_str(), record_b.database_shard),
+        (
+            record_b.name.as_str(),
+            record_b.tier.as_str(),
+            record_b.database_shard
+        ),
         ("Bauer", "enterprise", 1)
     );
     assert_eq!(record_b.ai_config["requests_per_minute"], 120);
     // Each company in exactly one shard: the moved one in its new shard only, the stale
     // provisioning notwithstanding; the unprovisioned one nowhere.
-    let moved_record = companies::get(&pools[1], moved).await.unwrap().expect("moved to 1");
+    let moved_record = companies::get(&pools[1], moved)
+        .await
+        .unwrap()
+        .expect("moved to 1");
     assert_eq!(
-        (moved_record.database_shard, moved_record.cloud_project_id.as_str()),
+        (
+            moved_record.database_shard,
+            moved_record.cloud_project_id.as_str()
+        ),
         (1, "apac-2")
     );
     assert_eq!(moved_record.ai_config["requests_per_minute"], 10);
@@ -158,7 +167,10 @@ async fn a_company_record_lives_only_in_the_shard_of_its_latest_provisioning() {
         .await
         .unwrap();
         assert_eq!(forced.len(), 2);
-        assert!(forced.iter().all(|(_, on, forced)| *on && *forced), "{forced:?}");
+        assert!(
+            forced.iter().all(|(_, on, forced)| *on && *forced),
+            "{forced:?}"
+        );
     }
 
     // A rebuild of shard 1's projection from offset 0 equals the live tables.
@@ -208,8 +220,12 @@ async fn a_rebuild_names_the_company_whose_record_was_tampered_with() {
     let victim = ids[3];
     assert!(companies::get(&pool, victim).await.unwrap().is_some());
 
-    let owner = trestle_store::connect_owner(&db.options, 1, None).await.unwrap();
-    let mut tx = trestle_store::begin_for_tenant(&owner, victim).await.unwrap();
+    let owner = trestle_store::connect_owner(&db.options, 1, None)
+        .await
+        .unwrap();
+    let mut tx = trestle_store::begin_for_tenant(&owner, victim)
+        .await
+        .unwrap();
     sqlx::query("UPDATE companies SET ai_config = '{}' WHERE company_id = $1")
         .bind(victim)
         .execute(&mut *tx)
