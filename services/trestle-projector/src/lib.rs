@@ -264,6 +264,47 @@ mod tests {
     }
 
     #[test]
+    fn a_shards_companies_projector_is_configured_from_the_environment() {
+        let env = [
+            ("TRESTLE_PROJECTION", "companies"),
+            ("TRESTLE_SHARD__INDEX", "1"),
+            ("TRESTLE_SHARD__COUNT", "2"),
+            ("TRESTLE_TIERS__STARTER__REQUESTS_PER_MINUTE", "5"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config: ProjectorConfig = trestle_config::load_from(None, env).unwrap();
+        assert_eq!(config.group_id(), "trestle-projector-companies-1");
+        assert_eq!(
+            config
+                .tiers
+                .get(trestle_tiers::Tier::Starter)
+                .requests_per_minute,
+            5
+        );
+        assert_eq!(config.configured_projection().unwrap().name(), "companies");
+        let outside = ProjectorConfig {
+            shard: Some(UsageShardConfig {
+                index: 2,
+                count: 2,
+                control: Default::default(),
+            }),
+            ..config.clone()
+        };
+        assert!(matches!(
+            outside.configured_projection(),
+            Err(Error::NoSuchShard { index: 2, count: 2 })
+        ));
+        let pool = ProjectorConfig {
+            projection: ProjectionKind::Pool,
+            ..config
+        };
+        assert!(matches!(
+            pool.configured_projection(),
+            Err(Error::ShardNotSupported { .. })
+        ));
+    }
+
+    #[test]
     fn configuration_cannot_switch_off_exactly_once_offsets() {
         assert_eq!(ProjectorConfig::default().offsets, OffsetStore::Postgres);
         let env = [(
