@@ -260,3 +260,64 @@ async fn a_rebuild_names_the_company_whose_record_was_tampered_with() {
     db.drop_db().await;
     topics.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ai_config_is_reinitialised_on_a_tier_change_and_otherwise_kept() {
+    let topics = TestTopics::create("companies_tier", 1).await.unwrap();
+    let db = TestDb::shard("companies_tier").await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let (kept, changed) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut first = Vec::new();
+    for id in [kept, changed] {
+        first.push(registered(id, "Co", Tier::Starter, Region::Us));
+        first.push(provisioned(id, 0, "us-1", Region::Us));
+    }
+    publish_in_order(&producer, &first).await;
+    let (stop, live) = spawn(companies_config(&topics, &db, 0));
+    let pool = trestle_store::connect(&db.options).await.unwrap();
+    wait_caught_up(&topics, &pool, &["tenants"]).await;
+    // A per-company setting (what a later configuration event would write).
+    let owner = trestle_store::connect_owner(&db.options, 1, None)
+        .await
+        .unwrap();
+    for id in [kept, changed] {
+        let mut tx = trestle_store::begin_for_tenant(&owner, id).await.unwrap();
+        sqlx::query("UPDATE companies SET ai_config = '{\"requests_per_minute\": 7}'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Both registered again, later: `kept` with the same tier and a new name, `changed` as
+    // premium.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    publish_in_order(
+        &producer,
+        &[
+            at(
+                registered(kept, "Co renamed", Tier::Starter, Region::Us),
+                later,
+            ),
+            at(registered(changed, "Co", Tier::Premium, Region::Us), later),
+        ],
+    )
+    .await;
+    wait_caught_up(&topics, &pool, &["tenants"]).await;
+    let kept = companies::get(&pool, kept).await.unwrap().unwrap();
+    assert_eq!(kept.name, "Co renamed");
+    assert_eq!(
+        kept.ai_config,
+        serde_json::json!({"requests_per_minute": 7})
+    );
+    let changed = companies::get(&pool, changed).await.unwrap().unwrap();
+    assert_eq!(changed.tier, "premium");
+    assert_eq!(changed.ai_config["requests_per_minute"], 60);
+    assert_eq!(changed.ai_config["included_queries_per_month"], 19_200);
+
+    owner.close().await;
+    drop(stop);
+    live.await.unwrap();
+    pool.close().await;
+    db.drop_db().await;
+    topics.delete().await;
+}
