@@ -1,9 +1,12 @@
-//! End to end: HTTP ingest -> Kafka -> engine (real HTTP to the provider simulator, Kafka
-//! transactions, the ladder on real Redis) -> outcomes and usage topics -> projector ->
-//! Postgres: one outcome per accepted request, billed usage exact per company.
+//! End to end: companies registered through ingest's admin API and provisioned by the
+//! onboarding workflow, then HTTP ingest -> Kafka -> engine (real HTTP to the provider
+//! simulator, Kafka transactions, the ladder on real Redis) -> outcomes and usage topics ->
+//! projector -> Postgres: one outcome per accepted request, billed usage exact per company.
+//! Ingest and the engine refuse unprovisioned companies (their defaults).
 
 use std::time::Duration;
 
+use trestle_events::Region;
 use trestle_testkit::{TestDb, TestTopics};
 
 async fn listener() -> (tokio::net::TcpListener, String) {
@@ -12,10 +15,27 @@ async fn listener() -> (tokio::net::TcpListener, String) {
     (l, addr)
 }
 
+/// Waits until `url` answers (the admin listener is served once ingest has read `tenants`).
+async fn wait_http(url: &str) {
+    let client = reqwest::Client::new();
+    trestle_testkit::wait_for("ingest's admin listener", Duration::from_secs(60), || {
+        let request = client.get(url).send();
+        async move {
+            request
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exactly_once() {
     let topics = TestTopics::create("e2e", 4).await.unwrap();
     let db = TestDb::shard("e2e").await.unwrap();
+    let control = TestDb::control("e2e").await.unwrap();
 
     let (sim_listener, sim_url) = listener().await;
     let sim = trestle_provider_sim::SimConfig::default();
@@ -24,12 +44,9 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     });
 
     let (ingest_listener, ingest_url) = listener().await;
-    let (admin_listener, _) = listener().await;
+    let (admin_listener, admin_url) = listener().await;
     let ingest = trestle_ingest::IngestConfig {
         kafka: topics.options.clone(),
-        // trestle-load registers its companies but this test runs no onboarding (load/demo
-        // does).
-        unprovisioned: trestle_ingest::Unprovisioned::Accept,
         ..Default::default()
     };
     let listeners = trestle_ingest::Listeners {
@@ -43,8 +60,6 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
     let mut engine = trestle_engine::EngineConfig {
         kafka: topics.options.clone(),
         group_id: topics.group("engine"),
-        // trestle-load registers its companies but does not run onboarding.
-        unprovisioned: trestle_engine::Unprovisioned::ServeAsStarter,
         ..Default::default()
     };
     engine.provider.base_url = sim_url;
@@ -68,15 +83,75 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
         let _ = projector_stopped.await;
     }));
 
-    let scenario = load::Scenario::mixed(40, 600, 11);
-    load::register_companies(&topics.options, &scenario)
+    // Onboarding, with one cloud project per region in the pool (folded by the pool
+    // projection, which onboarding reads its load from).
+    let pool_projector = trestle_projector::ProjectorConfig {
+        kafka: topics.options.clone(),
+        postgres: control.options.clone(),
+        group_id: topics.group("pool"),
+        projection: trestle_projector::ProjectionKind::Pool,
+        batch_max_wait_ms: 20,
+        ..Default::default()
+    };
+    let (stop_pool, pool_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pool_projector = tokio::spawn(trestle_projector::run(pool_projector, async {
+        let _ = pool_stopped.await;
+    }));
+    let producer = trestle_kafka::EventProducer::new(&topics.options).unwrap();
+    let projects: Vec<trestle_events::Event> = ["us", "eu", "apac"]
+        .into_iter()
+        .zip([Region::Us, Region::Eu, Region::Apac])
+        .map(|(name, region)| {
+            trestle_events::Event::CloudProjectRegistered(trestle_events::CloudProjectRegistered {
+                meta: trestle_events::Meta::platform(),
+                cloud_project_id: format!("e2e-{name}"),
+                region,
+                notebook_limit: 50_000,
+                dedicated_company_id: None,
+            })
+        })
+        .collect();
+    producer.publish_all(&projects).await.unwrap();
+    let onboarding = trestle_onboarding::OnboardingConfig {
+        kafka: topics.options.clone(),
+        postgres: control.options.clone(),
+        group_id: topics.group("onboarding"),
+        commit_interval_ms: 20,
+        retry_max_delay_ms: 200,
+        ..Default::default()
+    };
+    let (stop_onboarding, onboarding_stopped) = tokio::sync::oneshot::channel::<()>();
+    let onboarding = tokio::spawn(trestle_onboarding::run(onboarding, async {
+        let _ = onboarding_stopped.await;
+    }));
+
+    let mut scenario = load::Scenario::mixed(40, 600, 11);
+    wait_http(&format!("{admin_url}/healthz")).await;
+    load::register_via_api(&admin_url, &mut scenario)
         .await
         .unwrap();
+    let wait = Duration::from_secs(120);
+    let placed = load::wait_provisioned(&topics.options, &scenario, wait)
+        .await
+        .unwrap();
+    assert_eq!(placed.len(), scenario.companies.len());
+    for p in &placed {
+        let expected = if p.dedicated {
+            "dedicated-".to_string()
+        } else {
+            format!("e2e-{}", p.region)
+        };
+        assert!(
+            p.project.starts_with(&expected),
+            "a {} company landed on {}",
+            p.region,
+            p.project
+        );
+    }
     let from = load::outcomes_end(&topics.options).unwrap();
     let sent = load::drive(&ingest_url, &scenario, 32).await.unwrap();
     assert_eq!(sent.rejected, 0);
     let accepted: u64 = sent.accepted.iter().sum();
-    let wait = Duration::from_secs(120);
     let outcomes = load::read_outcomes(&topics.options, &scenario, &from, accepted, wait)
         .await
         .unwrap();
@@ -108,10 +183,13 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
         0
     );
 
-    drop((stop_engine, stop_projector));
+    drop((stop_engine, stop_projector, stop_onboarding, stop_pool));
     engine.await.unwrap().unwrap();
     projector.await.unwrap().unwrap();
+    onboarding.await.unwrap().unwrap();
+    pool_projector.await.unwrap().unwrap();
     pool.close().await;
     db.drop_db().await;
+    control.drop_db().await;
     topics.delete().await;
 }

@@ -4,10 +4,14 @@
 /// Why the projector could not start, or its loop had to restart.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("`shard` is a setting of the usage projection only, not {projection:?}")]
-    ShardNotUsage { projection: crate::ProjectionKind },
-    #[error("usage shard {index} of {count} does not exist")]
+    #[error(
+        "`shard` is a setting of the usage and companies projections only, not {projection:?}"
+    )]
+    ShardNotSupported { projection: crate::ProjectionKind },
+    #[error("shard {index} of {count} does not exist")]
     NoSuchShard { index: i32, count: i32 },
+    #[error("the tier table is invalid: {0}")]
+    Tiers(#[from] trestle_tiers::Error),
     #[error(transparent)]
     Store(#[from] trestle_store::Error),
     #[error(transparent)]

@@ -10,6 +10,7 @@
 //! **Architecture invariant:** projectors produce to Kafka only to dead-letter a record.
 
 mod billing;
+mod companies;
 mod error;
 pub mod health;
 mod offsets;
@@ -22,6 +23,7 @@ mod usage;
 mod worker;
 
 pub use billing::BillingProjection;
+pub use companies::{ai_config, CompaniesProjection};
 pub use error::Error;
 pub use health::ShardHealthProjection;
 pub use pool::PoolProjection;
@@ -55,6 +57,10 @@ pub enum ProjectionKind {
     /// `timers` → `timers` in the control database: the timer service's pending timers
     /// (docs/timers.md; run by `trestle-timers`).
     Timers,
+    /// `tenants` → `companies` (and `company_tenancy`) in a shard database: the company record
+    /// of each company provisioned to the shard, `ai_config` from the tier defaults
+    /// (docs/tenancy.md). With `[shard]`, only that shard's companies.
+    Companies,
 }
 
 impl ProjectionKind {
@@ -63,7 +69,7 @@ impl ProjectionKind {
         match self {
             ProjectionKind::Usage => trestle_store::Database::Shard,
             ProjectionKind::ShardHealth => trestle_store::Database::Control,
-            ProjectionKind::Billing => trestle_store::Database::Shard,
+            ProjectionKind::Billing | ProjectionKind::Companies => trestle_store::Database::Shard,
             ProjectionKind::Routing | ProjectionKind::Pool | ProjectionKind::Timers => {
                 trestle_store::Database::Control
             }
@@ -79,6 +85,7 @@ impl ProjectionKind {
             ProjectionKind::Routing => Arc::new(RoutingProjection),
             ProjectionKind::Pool => Arc::new(PoolProjection),
             ProjectionKind::Timers => Arc::new(TimersProjection),
+            ProjectionKind::Companies => Arc::new(CompaniesProjection::default()),
         }
     }
 }
@@ -95,11 +102,10 @@ pub async fn run(
         .migrate(&config.postgres)
         .await?;
     let projection = match (&config.shard, config.projection) {
-        (None, kind) => kind.projection(),
         (Some(shard), ProjectionKind::Usage) => {
             Arc::new(ShardedUsageProjection::connect(shard).await?) as Arc<dyn Projection>
         }
-        (Some(_), projection) => return Err(Error::ShardNotUsage { projection }),
+        _ => config.configured_projection()?,
     };
     config.group_id = config.group_id();
     run_projection(config, projection, shutdown).await
@@ -131,9 +137,13 @@ pub struct ProjectorConfig {
     #[serde(skip)]
     pub offsets: OffsetStore,
     pub telemetry: trestle_telemetry::TelemetryOptions,
-    /// Usage only: apply just the usage routed to this shard (docs/tenancy.md). Unset: apply
-    /// every company's usage.
+    /// Usage and companies only: apply just the usage routed to this shard, keep just the
+    /// companies provisioned to it (docs/tenancy.md; companies reads only `index`). Unset:
+    /// every company's.
     pub shard: Option<UsageShardConfig>,
+    /// Companies only: the tier table whose defaults initialise a company's `ai_config` (keep
+    /// it the same as the engine's `[tiers]`). Default: the seed's tier table.
+    pub tiers: trestle_tiers::TierTable,
 }
 
 impl Default for ProjectorConfig {
@@ -149,18 +159,51 @@ impl Default for ProjectorConfig {
             offsets: OffsetStore::Postgres,
             telemetry: Default::default(),
             shard: None,
+            tiers: Default::default(),
         }
     }
 }
 
 impl ProjectorConfig {
     /// The consumer group: the configured `group_id`, else `trestle-projector-<projection>`
-    /// (`trestle-projector-usage`, `trestle-projector-shard_health`, ...).
+    /// (`trestle-projector-usage`, `trestle-projector-shard_health`, ...), with `-<index>` for
+    /// a shard's projector (`trestle-projector-companies-1`): each shard's projector reads
+    /// every partition, so two shards must never share a group.
     pub fn group_id(&self) -> String {
-        if self.group_id.is_empty() {
-            format!("trestle-projector-{}", self.projection.projection().name())
-        } else {
-            self.group_id.clone()
+        if !self.group_id.is_empty() {
+            return self.group_id.clone();
+        }
+        let name = self.projection.projection().name();
+        match &self.shard {
+            Some(shard) => format!("trestle-projector-{name}-{}", shard.index),
+            None => format!("trestle-projector-{name}"),
+        }
+    }
+
+    /// The projection this configuration runs, for every projection that needs no connection
+    /// of its own (all but sharded usage, which [`run`] connects to the control database).
+    /// A rebuild projects with it too.
+    pub fn configured_projection(&self) -> Result<Arc<dyn Projection>, Error> {
+        match (&self.shard, self.projection) {
+            (None, ProjectionKind::Companies) => {
+                self.tiers.validate()?;
+                Ok(Arc::new(CompaniesProjection::new(None, &self.tiers)))
+            }
+            (Some(shard), ProjectionKind::Companies) => {
+                if shard.count < 1 || !(0..shard.count).contains(&shard.index) {
+                    return Err(Error::NoSuchShard {
+                        index: shard.index,
+                        count: shard.count,
+                    });
+                }
+                self.tiers.validate()?;
+                Ok(Arc::new(CompaniesProjection::new(
+                    Some(shard.index),
+                    &self.tiers,
+                )))
+            }
+            (None, kind) => Ok(kind.projection()),
+            (Some(_), projection) => Err(Error::ShardNotSupported { projection }),
         }
     }
 }
@@ -209,6 +252,56 @@ mod tests {
             ..config(ProjectionKind::Pool)
         };
         assert_eq!(configured.group_id(), "mine");
+        let shard = ProjectorConfig {
+            shard: Some(UsageShardConfig {
+                index: 1,
+                count: 2,
+                control: Default::default(),
+            }),
+            ..config(ProjectionKind::Companies)
+        };
+        assert_eq!(shard.group_id(), "trestle-projector-companies-1");
+    }
+
+    #[test]
+    fn a_shards_companies_projector_is_configured_from_the_environment() {
+        let env = [
+            ("TRESTLE_PROJECTION", "companies"),
+            ("TRESTLE_SHARD__INDEX", "1"),
+            ("TRESTLE_SHARD__COUNT", "2"),
+            ("TRESTLE_TIERS__STARTER__REQUESTS_PER_MINUTE", "5"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config: ProjectorConfig = trestle_config::load_from(None, env).unwrap();
+        assert_eq!(config.group_id(), "trestle-projector-companies-1");
+        assert_eq!(
+            config
+                .tiers
+                .get(trestle_tiers::Tier::Starter)
+                .requests_per_minute,
+            5
+        );
+        assert_eq!(config.configured_projection().unwrap().name(), "companies");
+        let outside = ProjectorConfig {
+            shard: Some(UsageShardConfig {
+                index: 2,
+                count: 2,
+                control: Default::default(),
+            }),
+            ..config.clone()
+        };
+        assert!(matches!(
+            outside.configured_projection(),
+            Err(Error::NoSuchShard { index: 2, count: 2 })
+        ));
+        let pool = ProjectorConfig {
+            projection: ProjectionKind::Pool,
+            ..config
+        };
+        assert!(matches!(
+            pool.configured_projection(),
+            Err(Error::ShardNotSupported { .. })
+        ));
     }
 
     #[test]

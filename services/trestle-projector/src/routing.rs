@@ -57,7 +57,7 @@ impl Projection for RoutingProjection {
 
 /// A batch's latest registration and latest provisioning per company (by `occurred_at`; on a
 /// tie the later in the log, which is the order `events` arrive in per partition).
-fn latest_per_company(
+pub(crate) fn latest_per_company(
     events: Vec<Sourced>,
 ) -> (
     HashMap<Uuid, CompanyRegistered>,
@@ -89,15 +89,15 @@ fn latest_per_company(
     (registered, provisioned)
 }
 
-fn region(r: Region) -> Option<String> {
+pub(crate) fn region(r: Region) -> Option<String> {
     (r != Region::Unknown).then(|| r.as_str().to_owned())
 }
 
-fn tier(t: Tier) -> Option<String> {
+pub(crate) fn tier(t: Tier) -> Option<String> {
     (t != Tier::Unknown).then(|| t.as_str().to_owned())
 }
 
-fn isolation(i: IsolationLevel) -> Option<String> {
+pub(crate) fn isolation(i: IsolationLevel) -> Option<String> {
     (i != IsolationLevel::Unknown).then(|| i.as_str().to_owned())
 }
 

@@ -6,7 +6,9 @@
 //! - [`pool`]: the cloud-project pool and its daily requests (`cloud_projects`, control).
 //! - [`health`]: per-shard health over sliding windows (`shard_health_*`, control).
 //! - [`usage`]: a company's usage totals per period (`company_ai_usage`, shard database).
+//! - [`companies`]: a company's record in its shard (`companies`, shard database).
 
+pub mod companies;
 mod error;
 pub mod health;
 pub mod pool;

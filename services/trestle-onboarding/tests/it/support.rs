@@ -43,21 +43,25 @@ pub(crate) fn spawn_onboarding(config: OnboardingConfig) -> (Stop, tokio::task::
 
 /// Runs the pool projection (cloud projects from the log) until the switch is dropped.
 pub(crate) fn spawn_pool(topics: &TestTopics, db: &TestDb) -> (Stop, tokio::task::JoinHandle<()>) {
-    let config = ProjectorConfig {
+    spawn_projector(ProjectorConfig {
         kafka: topics.options.clone(),
         postgres: db.options.clone(),
         group_id: topics.group("pool"),
         projection: ProjectionKind::Pool,
         batch_max_wait_ms: 20,
         ..ProjectorConfig::default()
-    };
+    })
+}
+
+/// Runs a projector in this process until the switch is dropped.
+pub(crate) fn spawn_projector(config: ProjectorConfig) -> (Stop, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         trestle_projector::run(config, async {
             let _ = stopped.await;
         })
         .await
-        .expect("pool projector runs");
+        .expect("projector runs");
     });
     (stop, handle)
 }

@@ -15,7 +15,7 @@
 //!    (`swap.rs`).
 //!
 //! **Tables, not the whole schema, are swapped**: a database holds several projections (the
-//! shard database holds usage and billing; the control database routing, pool, shard health),
+//! shard database holds usage, billing and companies; the control database routing, pool, shard health),
 //! and a schema swap would replace the others' tables with empty ones.
 
 mod compare;
@@ -44,6 +44,7 @@ pub fn owned_tables(kind: ProjectionKind) -> Option<&'static [&'static str]> {
     #[allow(unreachable_patterns)]
     match kind {
         ProjectionKind::Usage => Some(&["company_ai_usage", "usage_records"]),
+        ProjectionKind::Companies => Some(&["companies", "company_tenancy"]),
         _ => None,
     }
 }
@@ -150,7 +151,13 @@ struct Plan {
 impl Plan {
     fn new(config: &ProjectorConfig) -> Result<Plan, Error> {
         let kind = config.projection;
-        let projection = kind.projection();
+        // Companies: the configured shard and tier table (what the live projector runs).
+        let projection = match kind {
+            ProjectionKind::Companies => config
+                .configured_projection()
+                .map_err(|e| Error::Project(Box::new(e)))?,
+            _ => kind.projection(),
+        };
         let tables = owned_tables(kind).ok_or(Error::NotRebuildable {
             projection: projection.name(),
         })?;

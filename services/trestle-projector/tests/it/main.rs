@@ -1,6 +1,7 @@
 //! The usage projector against real Kafka and Postgres.
 
 mod billing;
+mod companies;
 mod dead_letters;
 mod exactly_once;
 mod health;
