@@ -76,6 +76,9 @@ pub struct Directory {
     provisioned: Arc<tokio::sync::Notify>,
     /// The cloud projects of every region.
     pool: Pool,
+    /// When each company's provisioning in effect happened: an older one read later (a
+    /// re-published event) never undoes a newer one (a move), as in the routing projection.
+    provisioned_at: Arc<RwLock<HashMap<Uuid, DateTime<Utc>>>>,
 }
 
 impl Directory {
@@ -89,6 +92,7 @@ impl Directory {
             configured: Arc::new(configured),
             provisioned: Arc::default(),
             pool: Pool::default(),
+            provisioned_at: Arc::default(),
         }
     }
 
@@ -168,6 +172,13 @@ impl Directory {
                 }
             }
             Event::TenantProvisioned(e) => {
+                let mut at = self.provisioned_at.write().unwrap_or_else(|e| e.into_inner());
+                let newest = at.entry(e.meta.company_id).or_insert(e.meta.occurred_at);
+                if *newest > e.meta.occurred_at {
+                    return;
+                }
+                *newest = e.meta.occurred_at;
+                drop(at);
                 let entry = tenants
                     .entry(e.meta.company_id)
                     .or_insert_with(|| (*self.default).clone());
@@ -284,5 +295,27 @@ mod tests {
                 Standing::Provisioned
             )
         );
+    }
+
+    #[test]
+    fn an_older_provisioning_read_later_does_not_undo_a_newer_one() {
+        let directory = Directory::new(default(), PriceBook::default());
+        let company = Uuid::now_v7();
+        let provisioned = |project: &str, micros: i64| {
+            let mut meta = Meta::root(company);
+            meta.occurred_at = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            Event::TenantProvisioned(TenantProvisioned {
+                meta,
+                region: Region::Eu,
+                database_shard: 0,
+                cloud_project_id: project.into(),
+                isolation_level: IsolationLevel::Shared,
+                kb_notebook_id: String::new(),
+            })
+        };
+        directory.apply(&provisioned("eu-1", 1_000));
+        directory.apply(&provisioned("eu-2", 2_000));
+        directory.apply(&provisioned("eu-1", 1_000));
+        assert_eq!(directory.get(&company).cloud_project, "eu-2");
     }
 }
