@@ -49,6 +49,7 @@ async fn directory(
         tier: trestle_tiers::Tier::Starter,
         region: Region::Us,
         cloud_project: "shared-0".into(),
+        isolation: trestle_events::IsolationLevel::Shared,
         standing: trestle_engine::Standing::Unknown,
     };
     let directory = trestle_engine::Directory::new(default, trestle_engine::PriceBook::default());
