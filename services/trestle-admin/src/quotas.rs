@@ -29,8 +29,12 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let day = day.unwrap_or_else(pool::today);
     let db = trestle_store::connect(&config.control).await?;
-    let redis = (config.redis.connect().await)
-        .with_context(|| format!("connecting to Redis at {}", trestle_redis::redacted(&config.redis.redis_url)))?;
+    let redis = (config.redis.connect().await).with_context(|| {
+        format!(
+            "connecting to Redis at {}",
+            trestle_redis::redacted(&config.redis.redis_url)
+        )
+    })?;
     let quotas = Quotas::new(redis, config.quotas.clone());
     let mut rows = Vec::new();
     for project in pool::projects(&db).await? {
@@ -57,7 +61,9 @@ pub(crate) async fn run(
         let mut note = String::new();
         if row.live < row.projected && reconcile {
             let (project, provider) = (&row.project, &row.provider);
-            row.live = quotas.raise_to(project, provider, day, row.projected).await?;
+            row.live = quotas
+                .raise_to(project, provider, day, row.projected)
+                .await?;
             note = " raised to the projection".into();
             raised += 1;
         } else if row.live < row.projected {

@@ -37,7 +37,8 @@ impl StepError {
         let StepError::Unavailable { passed_over, .. } = self else {
             return false;
         };
-        let quota = |(_, passed): &(String, Passed)| matches!(passed, Passed::QuotaExhausted { .. });
+        let quota =
+            |(_, passed): &(String, Passed)| matches!(passed, Passed::QuotaExhausted { .. });
         !passed_over.is_empty() && passed_over.iter().all(quota)
     }
 }

@@ -172,7 +172,10 @@ impl Directory {
                 }
             }
             Event::TenantProvisioned(e) => {
-                let mut at = self.provisioned_at.write().unwrap_or_else(|e| e.into_inner());
+                let mut at = self
+                    .provisioned_at
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
                 let newest = at.entry(e.meta.company_id).or_insert(e.meta.occurred_at);
                 if *newest > e.meta.occurred_at {
                     return;

@@ -148,11 +148,13 @@ mod tests {
     }
 
     fn maintenance(pool: &Pool, id: &str, on: bool) {
-        pool.apply(&Event::CloudProjectMaintenanceSet(CloudProjectMaintenanceSet {
-            meta: Meta::root(trestle_events::PLATFORM_COMPANY_ID),
-            cloud_project_id: id.into(),
-            maintenance: on,
-        }));
+        pool.apply(&Event::CloudProjectMaintenanceSet(
+            CloudProjectMaintenanceSet {
+                meta: Meta::root(trestle_events::PLATFORM_COMPANY_ID),
+                cloud_project_id: id.into(),
+                maintenance: on,
+            },
+        ));
     }
 
     #[test]
@@ -206,6 +208,9 @@ mod tests {
             *first.entry(route.spares[0].clone()).or_default() += 1;
         }
         assert_eq!(first.len(), 4, "{first:?}");
-        assert!(first.values().all(|&n| (800..1200).contains(&n)), "{first:?}");
+        assert!(
+            first.values().all(|&n| (800..1200).contains(&n)),
+            "{first:?}"
+        );
     }
 }

@@ -13,9 +13,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use trestle_breaker::Breakers;
 use trestle_breaker::Transition;
 use trestle_budget::Budgets;
-use trestle_quota::Quotas;
 use trestle_events::{AiRequestSubmitted, Event};
 use trestle_kafka::OwnedRecord;
+use trestle_quota::Quotas;
 use trestle_ratelimit::RateLimiter;
 use trestle_workflow::{Admitted, Workflow};
 

@@ -127,7 +127,10 @@ impl Quotas {
     /// counters: engines of two builds must count on the same key.
     pub fn key(&self, project: &str, provider: &str, day: NaiveDate) -> String {
         let prefix = &self.redis.options().key_prefix;
-        format!("{prefix}quota:{project}:{provider}:{}", day.format("%Y-%m-%d"))
+        format!(
+            "{prefix}quota:{project}:{provider}:{}",
+            day.format("%Y-%m-%d")
+        )
     }
 
     /// Takes one request of `provider` from `project`'s counter of `day`.

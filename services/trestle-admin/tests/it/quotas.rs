@@ -15,7 +15,9 @@ async fn reconcile_raises_a_counter_below_the_projection_and_leaves_one_above_it
     let topics = TestTopics::create("admin_quotas", 1).await.unwrap();
     let control = TestDb::control("admin_quotas").await.unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-    let owner = sqlx::PgPool::connect(&control.options.owner_url).await.unwrap();
+    let owner = sqlx::PgPool::connect(&control.options.owner_url)
+        .await
+        .unwrap();
     owner
         .execute(
             "INSERT INTO cloud_projects (project_id, region) VALUES ('eu-q', 'eu'), ('eu-r', 'eu');
@@ -40,7 +42,10 @@ async fn reconcile_raises_a_counter_below_the_projection_and_leaves_one_above_it
     }
     let env = [
         ("TRESTLE_CONTROL__URL", control.options.url.as_str()),
-        ("TRESTLE_CONTROL__OWNER_URL", control.options.owner_url.as_str()),
+        (
+            "TRESTLE_CONTROL__OWNER_URL",
+            control.options.owner_url.as_str(),
+        ),
         ("TRESTLE_REDIS__REDIS_URL", redis.redis_url.as_str()),
         ("TRESTLE_REDIS__KEY_PREFIX", prefix.as_str()),
     ];
@@ -48,15 +53,30 @@ async fn reconcile_raises_a_counter_below_the_projection_and_leaves_one_above_it
     let shown = admin_with_env(&topics, &args, &env);
     assert!(shown.status.success(), "{}", text(&shown.stderr));
     let shown = text(&shown.stdout);
-    assert!(shown.contains("below the projection: run with --reconcile"), "{shown}");
-    assert_eq!(quotas.used("eu-q", "gemini", day).await.unwrap(), 3, "only shown");
+    assert!(
+        shown.contains("below the projection: run with --reconcile"),
+        "{shown}"
+    );
+    assert_eq!(
+        quotas.used("eu-q", "gemini", day).await.unwrap(),
+        3,
+        "only shown"
+    );
 
     let reconcile = [&args[..], &["--reconcile"]].concat();
     let out = admin_with_env(&topics, &reconcile, &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("1 counter(s) raised"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 counter(s) raised"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(quotas.used("eu-q", "gemini", day).await.unwrap(), 7);
-    assert_eq!(quotas.used("eu-r", "gemini", day).await.unwrap(), 3, "never lowered");
+    assert_eq!(
+        quotas.used("eu-r", "gemini", day).await.unwrap(),
+        3,
+        "never lowered"
+    );
     owner.close().await;
     control.drop_db().await;
     topics.delete().await;

@@ -127,16 +127,24 @@ async fn a_project_in_maintenance_sends_shared_calls_to_a_spare_of_the_region_an
         .map(|&c| ask(c, AiRequestKind::Chat, "Which RFIs are open?", None))
         .collect();
     for a in &asks {
-        producer.publish(&Event::AiRequestSubmitted(a.clone())).await.unwrap();
+        producer
+            .publish(&Event::AiRequestSubmitted(a.clone()))
+            .await
+            .unwrap();
     }
     let events = outcomes(&topics, asks.len()).await;
 
     for a in &asks[..4] {
-        let [Event::AiRequestRerouted(r), Event::AiRequestCompleted(c)] = &of(&events, a)[..] else {
+        let [Event::AiRequestRerouted(r), Event::AiRequestCompleted(c)] = &of(&events, a)[..]
+        else {
             panic!("expected a reroute then the answer: {:?}", of(&events, a));
         };
         assert_eq!(
-            (r.from_cloud_project_id.as_str(), r.to_cloud_project_id.as_str(), r.reason),
+            (
+                r.from_cloud_project_id.as_str(),
+                r.to_cloud_project_id.as_str(),
+                r.reason
+            ),
             ("eu-a", "eu-b", RerouteReason::Maintenance),
             "the only active shared project of the region, never us-a nor a dedicated one"
         );
@@ -147,7 +155,11 @@ async fn a_project_in_maintenance_sends_shared_calls_to_a_spare_of_the_region_an
         panic!("a dedicated company without a spare gets the limited answer: {lonely_outcome:?}");
     };
     assert!(f.reason.contains("AI temporarily limited"), "{}", f.reason);
-    assert!(f.reason.contains("own-lonely in maintenance"), "{}", f.reason);
+    assert!(
+        f.reason.contains("own-lonely in maintenance"),
+        "{}",
+        f.reason
+    );
     assert!(f.retryable);
     let [Event::AiRequestRerouted(r), Event::AiRequestCompleted(c)] = &of(&events, &asks[5])[..]
     else {
@@ -168,7 +180,10 @@ async fn a_project_in_maintenance_sends_shared_calls_to_a_spare_of_the_region_an
     let home = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let a = ask(company, AiRequestKind::Chat, "Any open punch items?", None);
-            producer.publish(&Event::AiRequestSubmitted(a.clone())).await.unwrap();
+            producer
+                .publish(&Event::AiRequestSubmitted(a.clone()))
+                .await
+                .unwrap();
             sent.push(a.clone());
             let events = outcomes(&topics, asks.len() + sent.len()).await;
             if let [Event::AiRequestCompleted(c)] = &of(&events, &a)[..] {
@@ -213,22 +228,33 @@ async fn a_project_at_its_daily_quota_fails_over_and_then_the_request_is_throttl
     let topics = TestTopics::create("engine_quota", 2).await.unwrap();
     let producer = EventProducer::new(&topics.options).unwrap();
     let sim = start_sim(BTreeMap::new()).await;
-    producer.publish(&project("eu-a", Region::Eu, None)).await.unwrap();
-    producer.publish(&project("eu-b", Region::Eu, None)).await.unwrap();
+    producer
+        .publish(&project("eu-a", Region::Eu, None))
+        .await
+        .unwrap();
+    producer
+        .publish(&project("eu-b", Region::Eu, None))
+        .await
+        .unwrap();
     let company = onboard(&producer, "eu-a", IsolationLevel::Shared).await;
     let mut config = refusing(&topics, &sim);
     // Gemini: 2 calls per project per day; OpenAI (the chat chain's second step): none.
     config.quotas.requests_per_day = [("gemini".to_string(), 2), ("openai".to_string(), 0)]
         .into_iter()
         .collect();
-    let counters = trestle_quota::Quotas::new(
-        config.redis.connect().await.unwrap(),
-        config.quotas.clone(),
-    );
+    let counters =
+        trestle_quota::Quotas::new(config.redis.connect().await.unwrap(), config.quotas.clone());
     let _engine = Engine::start(config);
 
     let asks: Vec<AiRequestSubmitted> = (0..6)
-        .map(|i| ask(company, AiRequestKind::Chat, &format!("Daily report {i}?"), None))
+        .map(|i| {
+            ask(
+                company,
+                AiRequestKind::Chat,
+                &format!("Daily report {i}?"),
+                None,
+            )
+        })
         .collect();
     crate::support::publish_all(&producer, &asks).await;
     let events = outcomes(&topics, asks.len()).await;
@@ -264,14 +290,26 @@ async fn a_project_at_its_daily_quota_fails_over_and_then_the_request_is_throttl
     assert_eq!(throttled.len(), 2, "the rest is throttled");
     for t in throttled {
         assert_eq!(t.reason, ThrottleReason::ProviderQuota);
-        assert!(t.limit.starts_with("daily provider quotas reached: gemini"), "{}", t.limit);
-        assert!(t.limit.contains("eu-b: daily quota of 2 requests used up"), "{}", t.limit);
+        assert!(
+            t.limit.starts_with("daily provider quotas reached: gemini"),
+            "{}",
+            t.limit
+        );
+        assert!(
+            t.limit.contains("eu-b: daily quota of 2 requests used up"),
+            "{}",
+            t.limit
+        );
         let retry = t.retry_after_ms.expect("retry at the next UTC day");
         assert!((0..=86_400_000).contains(&retry), "{retry}");
     }
     let calls = provider_calls(&sim).await;
     assert_eq!(calls.get("gemini"), Some(&4));
-    assert_eq!(calls.get("openai"), None, "a quota of 0 lets no call through");
+    assert_eq!(
+        calls.get("openai"),
+        None,
+        "a quota of 0 lets no call through"
+    );
     // The live counters count what was answered: what the pool projection counts.
     let today = chrono::Utc::now().date_naive();
     for project in ["eu-a", "eu-b"] {

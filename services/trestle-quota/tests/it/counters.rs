@@ -60,7 +60,10 @@ async fn reconciling_raises_a_counter_that_lost_calls_and_never_lowers_one() {
         quotas.take("p1", "gemini", day(3)).await;
     }
     assert_eq!(quotas.raise_to("p1", "gemini", day(3), 3).await.unwrap(), 5);
-    assert_eq!(quotas.raise_to("p1", "gemini", day(3), 40).await.unwrap(), 40);
+    assert_eq!(
+        quotas.raise_to("p1", "gemini", day(3), 40).await.unwrap(),
+        40
+    );
     assert_eq!(quotas.used("p1", "gemini", day(3)).await.unwrap(), 40);
 }
 
