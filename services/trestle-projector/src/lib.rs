@@ -12,6 +12,7 @@
 mod billing;
 mod error;
 pub mod health;
+pub mod moves;
 mod offsets;
 pub mod pool;
 mod projection;
