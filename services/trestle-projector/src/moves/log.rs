@@ -179,8 +179,8 @@ pub(super) async fn read(
                 let position = consumer
                     .position()
                     .ok()
-                    .and_then(|p| p.find_partition(topic, partition))
-                    .and_then(|p| p.offset().to_raw());
+                    .and_then(|p| p.find_partition(topic, partition).map(|e| e.offset()))
+                    .and_then(|o| o.to_raw());
                 if position.is_some_and(|p| p >= end)
                     || (last.is_none() && idle >= IDLE_CHECKS_AT_END)
                 {

@@ -35,7 +35,6 @@ use trestle_store::PostgresOptions;
 use uuid::Uuid;
 
 pub use error::Error;
-pub use rows::{source_runs, Epoch, SourceRun};
 
 use crate::usage::{apply_batch, Usage};
 use error::pg;
@@ -155,7 +154,7 @@ async fn run(
     partitions.dedup();
     rows::cut_over(&db.control, n, company, &partitions, to, cutover.meta.occurred_at).await?;
     let epochs = rows::epochs(&db.control, n, company).await?;
-    let runs = source_runs(company, &epochs, to, move_id)?;
+    let runs = rows::source_runs(company, &epochs, to, move_id)?;
     let relabelled = rows::relabelled(&epochs, move_id);
     say(format!("{} runs of other shards to move", runs.len()));
     let timeout = Duration::from_millis(setup.source_wait_ms);
@@ -268,12 +267,12 @@ async fn build(
     db: &Databases,
     company: Uuid,
     to: i32,
-    runs: &[SourceRun],
+    runs: &[rows::SourceRun],
 ) -> Result<BTreeMap<i32, BTreeSet<String>>, Error> {
     let topic = setup.kafka.topic("usage");
     let key = trestle_kafka::company_key(&company);
     let mut keys: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
-    let mut by_partition: BTreeMap<i32, Vec<&SourceRun>> = BTreeMap::new();
+    let mut by_partition: BTreeMap<i32, Vec<&rows::SourceRun>> = BTreeMap::new();
     for r in runs {
         by_partition.entry(r.partition).or_default().push(r);
         keys.entry(r.shard).or_default();
