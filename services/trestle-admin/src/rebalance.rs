@@ -169,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hot_shard_with_even_counts_moves_its_load_but_keeps_counts_within_the_threshold() {
+    fn a_hot_shard_with_even_counts_moves_load_until_no_single_move_helps() {
         // Same company counts; shard 0's companies ask four times as much.
         let mut spec = vec![(0, 400); 5];
         spec.extend(vec![(1, 100); 5]);
