@@ -16,29 +16,35 @@ use uuid::Uuid;
 use crate::routing::{provisioned, publish_in_order, registered, shard_config, wait_caught_up};
 use crate::support::{monthly_totals, publish_all, spawn, usage};
 
-/// A test's topics, control database, two shard databases, a sharded usage projector per
+/// A test's topics, control database, `n` shard databases, a sharded usage projector per
 /// shard, and a billing projector on shard 0.
 struct Stack {
     topics: TestTopics,
     control: TestDb,
-    shards: [TestDb; 2],
-    pools: [sqlx::PgPool; 2],
+    shards: Vec<TestDb>,
+    pools: Vec<sqlx::PgPool>,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Stack {
-    async fn start(test: &str, tenants: &[Event]) -> Stack {
+    async fn start(test: &str, n: usize, tenants: &[Event]) -> Stack {
         let topics = TestTopics::create(test, 2).await.unwrap();
         let control = TestDb::control(&format!("{test}_ctl")).await.unwrap();
-        let shards = [
-            TestDb::shard(&format!("{test}0")).await.unwrap(),
-            TestDb::shard(&format!("{test}1")).await.unwrap(),
-        ];
+        let mut shards = Vec::new();
+        for i in 0..n {
+            shards.push(TestDb::shard(&format!("{test}{i}")).await.unwrap());
+        }
         let producer = EventProducer::new(&topics.options).unwrap();
         publish_in_order(&producer, tenants).await;
-        let mut runs: Vec<ProjectorConfig> = (0..2)
-            .map(|i| shard_config(&topics, &shards[i], &control, i as i32))
+        let mut runs: Vec<ProjectorConfig> = (0..n)
+            .map(|i| {
+                let mut config = shard_config(&topics, &shards[i], &control, i as i32);
+                if let Some(shard) = &mut config.shard {
+                    shard.count = n as i32;
+                }
+                config
+            })
             .collect();
         runs.push(ProjectorConfig {
             kafka: topics.options.clone(),
@@ -49,10 +55,10 @@ impl Stack {
             ..ProjectorConfig::default()
         });
         let (stops, handles) = runs.into_iter().map(spawn).unzip();
-        let pools = [
-            trestle_store::connect(&shards[0].options).await.unwrap(),
-            trestle_store::connect(&shards[1].options).await.unwrap(),
-        ];
+        let mut pools = Vec::new();
+        for shard in &shards {
+            pools.push(trestle_store::connect(&shard.options).await.unwrap());
+        }
         for pool in &pools {
             wait_caught_up(&topics, pool, &["tenants"]).await;
         }
@@ -194,7 +200,7 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
         registered(stay1, "Stays on 1", Tier::Starter, Region::Eu),
         provisioned(stay1, 1, "gcp-eu-1", Region::Eu),
     ];
-    let stack = Stack::start("move_load", &tenants).await;
+    let stack = Stack::start("move_load", 2, &tenants).await;
     let producer = EventProducer::new(&stack.topics.options).unwrap();
     let history: Vec<Event> = (0..600)
         .map(|i| usage_of([mover, stay0, stay1][i % 3], i))
@@ -315,7 +321,7 @@ async fn an_interrupted_move_continues_under_its_id_and_another_target_is_refuse
         registered(company, "Interrupted", Tier::Professional, Region::Us),
         provisioned(company, 1, "gcp-us-1", Region::Us),
     ];
-    let stack = Stack::start("move_resume", &tenants).await;
+    let stack = Stack::start("move_resume", 2, &tenants).await;
     let producer = EventProducer::new(&stack.topics.options).unwrap();
     let history: Vec<Event> = (0..150).map(|i| usage_of(company, i)).collect();
     publish_all(&producer, &history).await;
@@ -356,5 +362,48 @@ async fn an_interrupted_move_continues_under_its_id_and_another_target_is_refuse
         })
         .collect();
     assert_eq!(keys.len(), 150);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_gathers_a_history_split_across_shards_into_the_target() {
+    // Usage before its provisioning was read goes to the default shard 0; after it, to the
+    // provisioned shard 1. The move to shard 2 takes both runs there.
+    let company = loop {
+        let c = Uuid::now_v7();
+        if trestle_projector::default_shard(c, 3) == 0 {
+            break c;
+        }
+    };
+    let stack = Stack::start(
+        "move_split",
+        3,
+        &[registered(company, "Split", Tier::Enterprise, Region::Apac)],
+    )
+    .await;
+    let producer = EventProducer::new(&stack.topics.options).unwrap();
+    let early: Vec<Event> = (0..120).map(|i| usage_of(company, i)).collect();
+    publish_all(&producer, &early).await;
+    stack.caught_up().await;
+    publish_in_order(&producer, &[provisioned(company, 1, "gcp-apac-1", Region::Apac)]).await;
+    stack.caught_up().await;
+    let later: Vec<Event> = (0..80).map(|i| usage_of(company, i)).collect();
+    publish_all(&producer, &later).await;
+    stack.caught_up().await;
+    assert_eq!(rows_of(&stack.pools[0], company).await.0, 120);
+    assert_eq!(rows_of(&stack.pools[1], company).await.0, 80);
+
+    let report = moves::move_tenant(&stack.setup(), company, 2).await.unwrap();
+    assert_eq!(report.from_shard, 1);
+    assert_eq!(report.moved, BTreeMap::from([(0, 120), (1, 80)]));
+    stack.caught_up().await;
+    let mut events = early;
+    events.extend(later);
+    let want = log_totals(&events, company);
+    let got = rows_of(&stack.pools[2], company).await;
+    assert_eq!((got.0, got.1, got.2), want);
+    for shard in [0, 1] {
+        assert_eq!(rows_of(&stack.pools[shard], company).await, (0, 0, 0, 0), "shard {shard}");
+    }
     stack.stop().await;
 }
