@@ -82,8 +82,12 @@ pub fn plan(shards: i32, companies: &[CompanyLoad], threshold: f64) -> Vec<Move>
             return moves;
         }
         let measure = |l: &(i64, i64)| if by_count >= by_requests { l.0 } else { l.1 };
-        let from = (0..loads.len()).max_by_key(|&s| (measure(&loads[s]), s)).unwrap_or(0);
-        let to = (0..loads.len()).min_by_key(|&s| (measure(&loads[s]), s)).unwrap_or(0);
+        let from = (0..loads.len())
+            .max_by_key(|&s| (measure(&loads[s]), s))
+            .unwrap_or(0);
+        let to = (0..loads.len())
+            .min_by_key(|&s| (measure(&loads[s]), s))
+            .unwrap_or(0);
         let mut best: Option<(f64, usize)> = None;
         for (i, c) in companies.iter().enumerate() {
             if moved[i] || !c.movable || c.shard as usize != from {
@@ -164,7 +168,10 @@ mod tests {
         let moves = plan(3, &cs, THRESHOLD);
         assert!(moves.iter().all(|m| m.from == 0));
         let (by_count, by_requests) = imbalances(&after(3, &cs, &moves));
-        assert!(by_count <= THRESHOLD && by_requests <= THRESHOLD, "{moves:?}");
+        assert!(
+            by_count <= THRESHOLD && by_requests <= THRESHOLD,
+            "{moves:?}"
+        );
         assert_eq!(moves.len(), 5, "9/3/0 -> 4/4/4 is the fewest");
     }
 
@@ -180,7 +187,10 @@ mod tests {
         let (by_count, by_requests) = imbalances(&loads);
         // Counts 5/5 cannot stay even while load moves one company at a time (it plans moves,
         // not swaps): it takes the best single moves, here one heavy company, and stops.
-        assert!(by_requests < imbalances(&super::loads(2, &cs)).1, "{loads:?}");
+        assert!(
+            by_requests < imbalances(&super::loads(2, &cs)).1,
+            "{loads:?}"
+        );
         assert!(by_count.max(by_requests) < 0.75, "{loads:?}");
         assert_eq!(moves.len(), 1);
     }

@@ -96,7 +96,10 @@ fn print_plan(shards: i32, companies: &[CompanyLoad], moves: &[Move]) {
         after[m.to as usize].0 += 1;
         after[m.to as usize].1 += m.requests;
     }
-    println!("{:<6} {:>10} {:>12} {:>10} {:>12}", "shard", "companies", "requests", "→ companies", "→ requests");
+    println!(
+        "{:<6} {:>10} {:>12} {:>10} {:>12}",
+        "shard", "companies", "requests", "→ companies", "→ requests"
+    );
     for s in 0..before.len() {
         println!(
             "{s:<6} {:>10} {:>12} {:>10} {:>12}",

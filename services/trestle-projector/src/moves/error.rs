@@ -64,8 +64,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Store(#[from] trestle_store::Error),
+    /// Boxed: the Kafka error is large, and every step returns this type.
     #[error(transparent)]
-    Publish(#[from] trestle_kafka::Error),
+    Publish(Box<trestle_kafka::Error>),
     #[error("{doing} failed: {source}")]
     Postgres {
         doing: String,
@@ -78,6 +79,12 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+}
+
+impl From<trestle_kafka::Error> for Error {
+    fn from(e: trestle_kafka::Error) -> Self {
+        Error::Publish(Box::new(e))
+    }
 }
 
 /// Adds what was being done to a Postgres error.

@@ -81,14 +81,13 @@ impl History {
                     cutover: None,
                 })
             }
-            Event::TenantMoved(moved) => {
+            Event::TenantMoved(moved)
                 if self
                     .open
                     .as_ref()
-                    .is_some_and(|o| o.started.move_id == moved.move_id)
-                {
-                    self.open = None;
-                }
+                    .is_some_and(|o| o.started.move_id == moved.move_id) =>
+            {
+                self.open = None;
             }
             _ => {}
         }
@@ -121,7 +120,11 @@ pub(super) fn partition_of(kafka: &KafkaOptions, topic: &str, key: &[u8]) -> Res
 
 fn throwaway_group(kafka: &KafkaOptions) -> String {
     // librdkafka wants a group id; it is never joined (manual assignment) nor committed to.
-    format!("{}trestle-move-{}", kafka.topic_prefix, Uuid::now_v7().simple())
+    format!(
+        "{}trestle-move-{}",
+        kafka.topic_prefix,
+        Uuid::now_v7().simple()
+    )
 }
 
 /// Hands every record of `topic[partition]` from `from` to `last` (inclusive; `None`: the end
@@ -138,12 +141,12 @@ pub(super) async fn read(
     // The end of a partition is reported even when its last offsets are transaction markers,
     // which read_committed never delivers.
     config.set("enable.partition.eof", "true");
-    let consumer: StreamConsumer = config
-        .create()
-        .map_err(kafka_err("creating a consumer"))?;
+    let consumer: StreamConsumer = config.create().map_err(kafka_err("creating a consumer"))?;
     let (low, high) = consumer
         .fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .map_err(kafka_err(format!("reading the watermarks of {topic}[{partition}]")))?;
+        .map_err(kafka_err(format!(
+            "reading the watermarks of {topic}[{partition}]"
+        )))?;
     let end = last.map_or(high, |l| l + 1); // exclusive
     let start = from.max(low);
     if start >= end {

@@ -149,10 +149,22 @@ async fn run(
     let usage_topic = setup.kafka.topic("usage");
     let key = trestle_kafka::company_key(&company);
     let mut partitions = rows::partitions(&db.control, n, company).await?;
-    partitions.push(log::partition_of(&setup.kafka, &usage_topic, key.as_bytes())?);
+    partitions.push(log::partition_of(
+        &setup.kafka,
+        &usage_topic,
+        key.as_bytes(),
+    )?);
     partitions.sort_unstable();
     partitions.dedup();
-    rows::cut_over(&db.control, n, company, &partitions, to, cutover.meta.occurred_at).await?;
+    rows::cut_over(
+        &db.control,
+        n,
+        company,
+        &partitions,
+        to,
+        cutover.meta.occurred_at,
+    )
+    .await?;
     let epochs = rows::epochs(&db.control, n, company).await?;
     let runs = rows::source_runs(company, &epochs, to, move_id)?;
     let relabelled = rows::relabelled(&epochs, move_id);
@@ -160,8 +172,16 @@ async fn run(
     let timeout = Duration::from_millis(setup.source_wait_ms);
     for r in &runs {
         let pool = &db.shards[r.shard as usize];
-        rows::wait_applied(pool, r.shard, &setup.projector, &usage_topic, r.partition, r.until, timeout)
-            .await?;
+        rows::wait_applied(
+            pool,
+            r.shard,
+            &setup.projector,
+            &usage_topic,
+            r.partition,
+            r.until,
+            timeout,
+        )
+        .await?;
     }
     let keys = build(setup, db, company, to, &runs).await?;
     say(format!(
@@ -280,33 +300,40 @@ async fn build(
     for (partition, runs) in by_partition {
         let (from, last) = (runs[0].from, runs[runs.len() - 1].until - 1);
         let mut records = Vec::new();
-        log::read(&setup.kafka, &topic, partition, from, Some(last), |record| {
-            let Some(run) = runs
-                .iter()
-                .find(|r| (r.from..r.until).contains(&record.offset))
-            else {
-                return;
-            };
-            if record.key.as_deref() != Some(key.as_bytes()) {
-                return;
-            }
-            // Undecodable records were dead-lettered by the projectors, and counted nowhere.
-            if let Some(Ok(Event::UsageRecorded(usage))) =
-                record.payload.as_deref().map(trestle_events::decode)
-            {
-                if usage.meta.company_id == company {
-                    keys.entry(run.shard)
-                        .or_default()
-                        .insert(usage.idempotency_key.clone());
-                    records.push(Usage {
-                        usage,
-                        topic: record.topic.clone(),
-                        partition,
-                        offset: record.offset,
-                    });
+        log::read(
+            &setup.kafka,
+            &topic,
+            partition,
+            from,
+            Some(last),
+            |record| {
+                let Some(run) = runs
+                    .iter()
+                    .find(|r| (r.from..r.until).contains(&record.offset))
+                else {
+                    return;
+                };
+                if record.key.as_deref() != Some(key.as_bytes()) {
+                    return;
                 }
-            }
-        })
+                // Undecodable records were dead-lettered by the projectors, and counted nowhere.
+                if let Some(Ok(Event::UsageRecorded(usage))) =
+                    record.payload.as_deref().map(trestle_events::decode)
+                {
+                    if usage.meta.company_id == company {
+                        keys.entry(run.shard)
+                            .or_default()
+                            .insert(usage.idempotency_key.clone());
+                        records.push(Usage {
+                            usage,
+                            topic: record.topic.clone(),
+                            partition,
+                            offset: record.offset,
+                        });
+                    }
+                }
+            },
+        )
         .await?;
         for chunk in records.chunks(BUILD_BATCH) {
             apply_with_retry(&db.shards[to as usize], chunk).await?;
@@ -385,11 +412,9 @@ async fn finish(
     let company = started.meta.company_id;
     let to = started.to_shard;
     let all: Vec<String> = keys.values().flatten().cloned().collect();
-    let (records, usage_digest) = rows::digest(&db.shards[to as usize], company, Some(&all)).await?;
-    let moved: BTreeMap<i32, i64> = keys
-        .iter()
-        .map(|(s, k)| (*s, k.len() as i64))
-        .collect();
+    let (records, usage_digest) =
+        rows::digest(&db.shards[to as usize], company, Some(&all)).await?;
+    let moved: BTreeMap<i32, i64> = keys.iter().map(|(s, k)| (*s, k.len() as i64)).collect();
     let moved_event = TenantMoved {
         meta: Meta::caused_by(&started.meta),
         move_id: started.move_id,

@@ -211,14 +211,20 @@ pub(super) async fn digest(
     .fetch_one(&mut *tx)
     .await
     .map_err(pg("hashing the company's usage rows"))?;
-    tx.commit().await.map_err(pg("hashing the company's usage rows"))?;
+    tx.commit()
+        .await
+        .map_err(pg("hashing the company's usage rows"))?;
     Ok(row)
 }
 
 /// The company's billing row (`company_tiers`) of `source`, copied to `target` unless the
 /// target has one (the billing projection folds registrations into every database it runs
 /// on). Returns whether one was copied.
-pub(super) async fn copy_tier(source: &PgPool, target: &PgPool, company: Uuid) -> Result<bool, Error> {
+pub(super) async fn copy_tier(
+    source: &PgPool,
+    target: &PgPool,
+    company: Uuid,
+) -> Result<bool, Error> {
     type Tier = (String, DateTime<Utc>, Uuid, String, i32, i64);
     let read = |pool: &PgPool| {
         let pool = pool.clone();
@@ -232,7 +238,9 @@ pub(super) async fn copy_tier(source: &PgPool, target: &PgPool, company: Uuid) -
             .fetch_optional(&mut *tx)
             .await
             .map_err(pg("reading the company's tier"))?;
-            tx.commit().await.map_err(pg("reading the company's tier"))?;
+            tx.commit()
+                .await
+                .map_err(pg("reading the company's tier"))?;
             Ok::<_, Error>(row)
         }
     };
@@ -256,7 +264,10 @@ pub(super) async fn copy_tier(source: &PgPool, target: &PgPool, company: Uuid) -
 /// Removes the company's rows from a source shard, as the owning role with the tenant set
 /// (row-level security applies to the owner too: forced), in one transaction. Returns rows
 /// removed per table.
-pub(super) async fn remove(owner: &PgPool, company: Uuid) -> Result<BTreeMap<&'static str, u64>, Error> {
+pub(super) async fn remove(
+    owner: &PgPool,
+    company: Uuid,
+) -> Result<BTreeMap<&'static str, u64>, Error> {
     let mut tx = trestle_store::begin_for_tenant(owner, company).await?;
     let mut removed = BTreeMap::new();
     for table in ["usage_records", "company_ai_usage", "company_tiers"] {
@@ -267,7 +278,9 @@ pub(super) async fn remove(owner: &PgPool, company: Uuid) -> Result<BTreeMap<&'s
             .map_err(pg(format!("removing the company's {table} rows")))?;
         removed.insert(table, done.rows_affected());
     }
-    tx.commit().await.map_err(pg("removing the company's rows"))?;
+    tx.commit()
+        .await
+        .map_err(pg("removing the company's rows"))?;
     Ok(removed)
 }
 
@@ -283,7 +296,9 @@ pub(super) async fn rows_left(pool: &PgPool, company: Uuid) -> Result<i64, Error
     .fetch_one(&mut *tx)
     .await
     .map_err(pg("counting the company's rows"))?;
-    tx.commit().await.map_err(pg("counting the company's rows"))?;
+    tx.commit()
+        .await
+        .map_err(pg("counting the company's rows"))?;
     Ok(n)
 }
 
@@ -347,7 +362,11 @@ mod tests {
         let epochs = [epoch(0, 0, 0), epoch(0, 5, 1)];
         assert!(matches!(
             source_runs(c, &epochs, 0, m),
-            Err(Error::CutOverNotTaken { partition: 0, shard: 1, .. })
+            Err(Error::CutOverNotTaken {
+                partition: 0,
+                shard: 1,
+                ..
+            })
         ));
     }
 }

@@ -110,7 +110,9 @@ impl Stack {
 /// Per company in one shard: (usage records, sum of quantity_milli, sum of cost, rows of
 /// company_ai_usage + company_tiers), read as the tenant.
 async fn rows_of(pool: &sqlx::PgPool, company: Uuid) -> (i64, i64, i64, i64) {
-    let mut tx = trestle_store::begin_for_tenant(pool, company).await.unwrap();
+    let mut tx = trestle_store::begin_for_tenant(pool, company)
+        .await
+        .unwrap();
     let row = sqlx::query_as(
         "SELECT (SELECT count(*) FROM usage_records),
                 (SELECT coalesce(sum(quantity_milli), 0)::int8 FROM usage_records),
@@ -143,7 +145,7 @@ fn usage_of(company: Uuid, i: usize) -> Event {
     usage(
         company,
         Uuid::now_v7(),
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             Meter::GeminiProQueries
         } else {
             Meter::GeminiFlashQueries
@@ -229,7 +231,12 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
     let report = moves::move_tenant(&stack.setup(), mover, 1).await.unwrap();
     let took = began.elapsed();
     let during = load.lock().unwrap().len();
-    wait_for("load after the move", Duration::from_secs(30), count(during + 200)).await;
+    wait_for(
+        "load after the move",
+        Duration::from_secs(30),
+        count(during + 200),
+    )
+    .await;
     stop.store(true, Ordering::SeqCst);
     loader.await.unwrap();
     // A producer retry of records counted before the move: they count once, in the target.
@@ -248,7 +255,10 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
     assert_eq!(report.from_shard, 0);
     assert_eq!(report.to_shard, 1);
     assert!(!report.resumed);
-    assert!(moved >= 200, "at least the history before the load moved: {report:?}");
+    assert!(
+        moved >= 200,
+        "at least the history before the load moved: {report:?}"
+    );
 
     // The target holds exactly what the log says, once; the source holds nothing of it.
     let want = log_totals(&events, mover);
@@ -257,13 +267,19 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
     assert_eq!(rows_of(&stack.pools[0], mover).await, (0, 0, 0, 0));
     let (queries, cost) = monthly_totals(&stack.pools[1], mover).await;
     assert_eq!((queries, cost), (want.1 / 1000, want.2));
-    let mut tx = trestle_store::begin_for_tenant(&stack.pools[1], mover).await.unwrap();
+    let mut tx = trestle_store::begin_for_tenant(&stack.pools[1], mover)
+        .await
+        .unwrap();
     let tier: Option<String> = sqlx::query_scalar("SELECT tier FROM company_tiers")
         .fetch_optional(&mut *tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(tier.as_deref(), Some("premium"), "its billing row moved too");
+    assert_eq!(
+        tier.as_deref(),
+        Some("premium"),
+        "its billing row moved too"
+    );
     // Bystanders are untouched, each whole in its own shard.
     for (company, shard) in [(stay0, 0usize), (stay1, 1usize)] {
         let want = log_totals(&events, company);
@@ -272,14 +288,15 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
         assert_eq!(rows_of(&stack.pools[1 - shard], company).await.0, 0);
     }
     // The decisions say the target for every record, so a rebuild keeps them there.
-    let control = trestle_store::connect(&stack.control.options).await.unwrap();
-    let shards: Vec<i32> = sqlx::query_scalar(
-        "SELECT DISTINCT shard FROM usage_shard_epochs WHERE company_id = $1",
-    )
-    .bind(mover)
-    .fetch_all(&control)
-    .await
-    .unwrap();
+    let control = trestle_store::connect(&stack.control.options)
+        .await
+        .unwrap();
+    let shards: Vec<i32> =
+        sqlx::query_scalar("SELECT DISTINCT shard FROM usage_shard_epochs WHERE company_id = $1")
+            .bind(mover)
+            .fetch_all(&control)
+            .await
+            .unwrap();
     assert_eq!(shards, vec![1]);
     control.close().await;
     // The log tells the story: started, re-provisioned to 1 (the cut-over), moved.
@@ -343,7 +360,9 @@ async fn an_interrupted_move_continues_under_its_id_and_another_target_is_refuse
         moves::move_tenant(&stack.setup(), company, 1).await,
         Err(moves::Error::OtherMoveOpen { to_shard: 0, .. })
     ));
-    let report = moves::move_tenant(&stack.setup(), company, 0).await.unwrap();
+    let report = moves::move_tenant(&stack.setup(), company, 0)
+        .await
+        .unwrap();
     assert!(report.resumed);
     assert_eq!(report.move_id, started.move_id);
     assert_eq!(report.moved, BTreeMap::from([(1, 150)]));
@@ -385,7 +404,11 @@ async fn a_move_gathers_a_history_split_across_shards_into_the_target() {
     let early: Vec<Event> = (0..120).map(|i| usage_of(company, i)).collect();
     publish_all(&producer, &early).await;
     stack.caught_up().await;
-    publish_in_order(&producer, &[provisioned(company, 1, "gcp-apac-1", Region::Apac)]).await;
+    publish_in_order(
+        &producer,
+        &[provisioned(company, 1, "gcp-apac-1", Region::Apac)],
+    )
+    .await;
     stack.caught_up().await;
     let later: Vec<Event> = (0..80).map(|i| usage_of(company, i)).collect();
     publish_all(&producer, &later).await;
@@ -393,7 +416,9 @@ async fn a_move_gathers_a_history_split_across_shards_into_the_target() {
     assert_eq!(rows_of(&stack.pools[0], company).await.0, 120);
     assert_eq!(rows_of(&stack.pools[1], company).await.0, 80);
 
-    let report = moves::move_tenant(&stack.setup(), company, 2).await.unwrap();
+    let report = moves::move_tenant(&stack.setup(), company, 2)
+        .await
+        .unwrap();
     assert_eq!(report.from_shard, 1);
     assert_eq!(report.moved, BTreeMap::from([(0, 120), (1, 80)]));
     stack.caught_up().await;
@@ -403,7 +428,11 @@ async fn a_move_gathers_a_history_split_across_shards_into_the_target() {
     let got = rows_of(&stack.pools[2], company).await;
     assert_eq!((got.0, got.1, got.2), want);
     for shard in [0, 1] {
-        assert_eq!(rows_of(&stack.pools[shard], company).await, (0, 0, 0, 0), "shard {shard}");
+        assert_eq!(
+            rows_of(&stack.pools[shard], company).await,
+            (0, 0, 0, 0),
+            "shard {shard}"
+        );
     }
     stack.stop().await;
 }
