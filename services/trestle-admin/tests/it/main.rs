@@ -3,6 +3,7 @@
 mod company;
 mod price_book;
 mod project;
+mod shards;
 
 use std::process::{Command, Output};
 
