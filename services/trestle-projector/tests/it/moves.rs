@@ -17,7 +17,7 @@ use crate::routing::{provisioned, publish_in_order, registered, shard_config, wa
 use crate::support::{monthly_totals, publish_all, spawn, usage};
 
 /// A test's topics, control database, `n` shard databases, a sharded usage projector per
-/// shard, and a billing projector on shard 0.
+/// shard, the routing projector, and a billing projector on shard 0.
 struct Stack {
     topics: TestTopics,
     control: TestDb,
@@ -46,6 +46,11 @@ impl Stack {
                 config
             })
             .collect();
+        runs.push(crate::routing::control_config(
+            &topics,
+            &control,
+            ProjectionKind::Routing,
+        ));
         runs.push(ProjectorConfig {
             kafka: topics.options.clone(),
             postgres: shards[0].options.clone(),
@@ -323,6 +328,34 @@ async fn a_move_under_load_puts_every_record_in_the_target_once_and_leaves_nothi
         Event::TenantProvisioned(p) if p.database_shard == 1 && p.meta.causation_id == started.meta.event_id)));
     assert!(story.iter().any(|e| matches!(e,
         Event::TenantMoved(m) if m.move_id == started.move_id && m.usage_records == moved)));
+    // Every consumer of `tenants` here (routing, billing, usage) passed over the move's own
+    // events rather than dead-lettering them, and routing followed the cut-over.
+    let control = trestle_store::connect(&stack.control.options)
+        .await
+        .unwrap();
+    wait_for(
+        "routing to follow the cut-over",
+        Duration::from_secs(30),
+        || {
+            let control = control.clone();
+            async move {
+                let route = trestle_query::routing::lookup(&control, mover)
+                    .await
+                    .ok()??;
+                (route.database_shard == Some(1)).then_some(())
+            }
+        },
+    )
+    .await;
+    control.close().await;
+    let dead = read_topic(
+        &stack.topics.options,
+        &stack.topics.topic("dead-letter"),
+        0,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(dead.is_empty(), "{} records dead-lettered", dead.len());
     // Moving it again finds nothing to move.
     assert!(matches!(
         moves::move_tenant(&stack.setup(), mover, 1).await,
