@@ -1,7 +1,9 @@
 //! `trestle-admin`: the operator's commands, one module each — apply `topics.toml` to the
 //! broker, migrate the databases, read routing, the pool and shard health (`trestle-query`),
-//! and publish operator decisions as events (company registrations, price books, cloud
-//! projects and their settings).
+//! publish operator decisions as events (company registrations, price books, cloud projects
+//! and their settings), and move tenants between shards (`tenant move`, `shards rebalance`,
+//! through `trestle_projector::moves`: the one place besides the projectors that writes a
+//! projection's rows, from the log).
 //!
 //! The commands print for a person and fail with `anyhow` context: this library is the CLI's
 //! body (main.rs only parses and dispatches), not an API other crates link.
@@ -12,8 +14,11 @@ pub mod migrate;
 pub mod price_book;
 pub mod project;
 mod quotas;
+pub mod rebalance;
 pub mod route;
 pub mod shard_health;
+pub mod shards;
+pub mod tenant;
 pub mod topics;
 
 use anyhow::Context;
@@ -77,6 +82,16 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', default_value = "5,60")]
         window_minutes: Vec<u32>,
     },
+    /// Move a company to another database shard by replaying its usage (docs/tenancy.md).
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
+    /// Rebalance companies across database shards: plan moves, or run them.
+    Shards {
+        #[command(subcommand)]
+        command: shards::ShardsCommand,
+    },
 }
 
 /// Runs one command.
@@ -91,6 +106,8 @@ pub async fn run(config: &AdminConfig, command: Command) -> anyhow::Result<()> {
         Command::ShardHealth { window_minutes } => {
             shard_health::run(&config.control, &window_minutes).await
         }
+        Command::Tenant { command } => tenant::run(config, command).await,
+        Command::Shards { command } => shards::run(config, command).await,
     }
 }
 

@@ -82,7 +82,7 @@ macro_rules! events {
 }
 
 events! {
-    Tenants => [CompanyRegistered, TenantProvisioned],
+    Tenants => [CompanyRegistered, TenantProvisioned, TenantMoveStarted, TenantMoved],
     AiRequests => [AiRequestSubmitted],
     AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted],
     Usage => [UsageRecorded],

@@ -40,7 +40,9 @@ impl Projection for BillingProjection {
             }
             Event::CompanyRegistered(_) => Ok(Some(event)),
             // Provisioning does not change what a company is billed.
-            Event::TenantProvisioned(_) => Ok(None),
+            Event::TenantProvisioned(_) | Event::TenantMoveStarted(_) | Event::TenantMoved(_) => {
+                Ok(None)
+            }
             other => Err(format!(
                 "{} is not an event the billing projection folds",
                 other.name()

@@ -13,6 +13,7 @@ mod billing;
 mod companies;
 mod error;
 pub mod health;
+pub mod moves;
 mod offsets;
 pub mod pool;
 mod projection;

@@ -34,6 +34,8 @@ impl Projection for RoutingProjection {
         let event = decode_keyed(record)?;
         match event {
             Event::CompanyRegistered(_) | Event::TenantProvisioned(_) => Ok(Some(event)),
+            // A move's cut-over is the TenantProvisioned it publishes; these only frame it.
+            Event::TenantMoveStarted(_) | Event::TenantMoved(_) => Ok(None),
             other => Err(format!(
                 "{} does not belong on the tenants topic",
                 other.name()

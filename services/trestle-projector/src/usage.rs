@@ -73,18 +73,19 @@ impl Projection for UsageProjection {
 }
 
 /// A usage record and where it came from in the log.
-struct Usage {
-    usage: UsageRecorded,
-    topic: String,
-    partition: i32,
-    offset: i64,
+#[derive(Clone)]
+pub(crate) struct Usage {
+    pub(crate) usage: UsageRecorded,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
 }
 
 /// Applies a batch's new usage records, of any number of companies, inside the caller's
 /// transaction in one round trip (`apply_usage_batch`, a SECURITY INVOKER function: row-level
 /// security applies to each company's statements, under that company's tenant setting).
 /// Returns how many records were duplicates (already counted).
-async fn apply_batch(
+pub(crate) async fn apply_batch(
     conn: &mut PgConnection,
     mut records: Vec<Usage>,
 ) -> Result<usize, sqlx::Error> {
@@ -222,7 +223,9 @@ impl Projection for ShardedUsageProjection {
         let event = decode_keyed(record)?;
         match event {
             Event::TenantProvisioned(_) => Ok(Some(event)),
-            Event::CompanyRegistered(_) => Ok(None),
+            Event::CompanyRegistered(_) | Event::TenantMoveStarted(_) | Event::TenantMoved(_) => {
+                Ok(None)
+            }
             other => Err(format!(
                 "{} does not belong on the tenants topic",
                 other.name()

@@ -38,3 +38,17 @@ pub async fn lookup(pool: &PgPool, company: Uuid) -> Result<Option<Route>, Error
     .await
     .map_err(reading("tenant_routing"))
 }
+
+/// Every provisioned company's route (a database shard set), by shard then company: what
+/// `trestle-admin shards rebalance` plans from.
+pub async fn provisioned(pool: &PgPool) -> Result<Vec<Route>, Error> {
+    sqlx::query_as(
+        "SELECT company_id, region, database_shard, cloud_project_id, isolation_level, tier,
+                name, kb_notebook_id, registered_at, provisioned_at
+           FROM tenant_routing WHERE database_shard IS NOT NULL
+          ORDER BY database_shard, company_id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(reading("tenant_routing"))
+}

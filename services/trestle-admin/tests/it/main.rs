@@ -4,6 +4,7 @@ mod company;
 mod price_book;
 mod project;
 mod quotas;
+mod shards;
 
 use std::process::{Command, Output};
 

@@ -1,4 +1,4 @@
-//! Events of the `tenants` topic: company registration and provisioning.
+//! Events of the `tenants` topic: company registration, provisioning and moves between shards.
 
 use crate::enums::{IsolationLevel, Region, Tier};
 
@@ -32,5 +32,38 @@ record! {
         pub isolation_level: IsolationLevel,
         /// Knowledge-base notebook id.
         pub kb_notebook_id: String,
+    }
+}
+
+record! {
+    /// An operator started moving a company to another database shard (docs/tenancy.md,
+    /// "Moving a tenant"); unfinished until the [`TenantMoved`] with the same `move_id`.
+    pub struct TenantMoveStarted {
+        /// The move's id (a UUIDv7), named by every event of the move.
+        pub move_id: uuid::Uuid,
+        /// Shard the company was provisioned to when the move started.
+        pub from_shard: i32,
+        /// Shard it moves to.
+        pub to_shard: i32,
+        /// Shard count the usage routing decisions are taken for.
+        pub shard_count: i32,
+    }
+}
+
+record! {
+    /// A company's rows were rebuilt in its new shard, compared and removed from the old ones.
+    pub struct TenantMoved {
+        /// The move's id, as in its [`TenantMoveStarted`].
+        pub move_id: uuid::Uuid,
+        /// Shard the company was provisioned to when the move started.
+        pub from_shard: i32,
+        /// Shard it moved to.
+        pub to_shard: i32,
+        /// Shard count the usage routing decisions are taken for.
+        pub shard_count: i32,
+        /// Usage records rebuilt in the target from records routed to other shards.
+        pub usage_records: i64,
+        /// md5 of the sorted md5s of those records' rows, as source and target agreed.
+        pub usage_digest: String,
     }
 }

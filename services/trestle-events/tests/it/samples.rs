@@ -315,6 +315,25 @@ pub(crate) fn full() -> Vec<Event> {
             fired_at: DateTime::from_timestamp_micros(1_790_000_000_999_999).unwrap(),
         }
         .into(),
+        // Moves between shards (after the rest, so the indices above stay put).
+        TenantMoveStarted {
+            meta: meta(40),
+            move_id: uuid(40),
+            from_shard: 0,
+            to_shard: 3,
+            shard_count: 4,
+        }
+        .into(),
+        TenantMoved {
+            meta: meta(41),
+            move_id: uuid(40),
+            from_shard: 0,
+            to_shard: 3,
+            shard_count: 4,
+            usage_records: 1_234_567,
+            usage_digest: "0123456789abcdef0123456789abcdef".into(),
+        }
+        .into(),
     ]
 }
 

@@ -6,6 +6,7 @@ mod dead_letters;
 mod exactly_once;
 mod health;
 mod isolation;
+mod moves;
 mod pool;
 mod rebuild;
 mod routing;

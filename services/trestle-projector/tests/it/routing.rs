@@ -135,7 +135,7 @@ fn company_not_defaulting_to(shard: i32) -> Uuid {
     }
 }
 
-fn shard_config(
+pub(crate) fn shard_config(
     topics: &TestTopics,
     shard_db: &TestDb,
     control: &TestDb,
