@@ -211,6 +211,28 @@ avro_enum! {
 }
 
 avro_enum! {
+    /// What kind of construction document a document is.
+    DocumentKind {
+        /// A drawing (plan, elevation, detail).
+        Drawing = "drawing",
+        /// A specification section.
+        Specification = "specification",
+        /// A request for information.
+        Rfi = "rfi",
+        /// A submittal.
+        Submittal = "submittal",
+        /// A contract or change order.
+        Contract = "contract",
+        /// A report (daily, inspection, safety).
+        Report = "report",
+        /// A photo log.
+        PhotoLog = "photo_log",
+        /// Anything else.
+        Other = "other",
+    }
+}
+
+avro_enum! {
     /// What a notebook holds.
     NotebookPurpose {
         /// One job's documents.

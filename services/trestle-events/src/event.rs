@@ -4,7 +4,7 @@ use apache_avro::types::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
+    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, jobs::*, notebooks::*,
     price_books::*, providers::*, tenants::*, timers::*, usage::*,
 };
 use crate::value::{Fields, Record};
@@ -86,7 +86,7 @@ events! {
     AiRequests => [AiRequestSubmitted],
     AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted],
     Usage => [UsageRecorded],
-    Documents => [DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
+    Jobs => [JobCreated, JobCompleted, JobReopened, JobTierDue, DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
     Notebooks => [NotebookCreated, NotebookDemoted, NotebookArchived, NotebookRecreated],
     Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],

@@ -31,7 +31,7 @@ pub use enums::*;
 pub use error::{AvroError, Error};
 pub use event::{company_key, Event};
 pub use events::{
-    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, documents::*, notebooks::*,
+    ai_outcomes::*, ai_requests::*, alerts::*, cloud_projects::*, jobs::*, notebooks::*,
     price_books::*, providers::*, tenants::*, timers::*, usage::*,
 };
 pub use meta::{now_micros, Meta, PLATFORM_COMPANY_ID};

@@ -14,8 +14,8 @@ pub enum Topic {
     AiOutcomes,
     /// Billable usage increments.
     Usage,
-    /// Document lifecycle and notebook sync.
-    Documents,
+    /// A job's lifecycle and its documents' sync into notebooks, in order per company.
+    Jobs,
     /// Notebook lifecycle (hot, warm, cold).
     Notebooks,
     /// Provider circuit breakers (platform-scoped).
@@ -37,7 +37,7 @@ impl Topic {
         Topic::AiRequests,
         Topic::AiOutcomes,
         Topic::Usage,
-        Topic::Documents,
+        Topic::Jobs,
         Topic::Notebooks,
         Topic::Providers,
         Topic::Alerts,
@@ -53,7 +53,7 @@ impl Topic {
             Topic::AiRequests => "ai-requests",
             Topic::AiOutcomes => "ai-outcomes",
             Topic::Usage => "usage",
-            Topic::Documents => "documents",
+            Topic::Jobs => "jobs",
             Topic::Notebooks => "notebooks",
             Topic::Providers => "providers",
             Topic::Alerts => "alerts",

@@ -40,7 +40,7 @@ pub(crate) mod ai_outcomes;
 pub(crate) mod ai_requests;
 pub(crate) mod alerts;
 pub(crate) mod cloud_projects;
-pub(crate) mod documents;
+pub(crate) mod jobs;
 pub(crate) mod notebooks;
 pub(crate) mod price_books;
 pub(crate) mod providers;

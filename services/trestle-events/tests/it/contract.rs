@@ -127,6 +127,10 @@ fn rust_enums() -> Vec<(&'static str, Vec<&'static str>)> {
             symbols(NotebookTier::ALL, NotebookTier::as_str),
         ),
         (
+            "DocumentKind",
+            symbols(DocumentKind::ALL, DocumentKind::as_str),
+        ),
+        (
             "NotebookPurpose",
             symbols(NotebookPurpose::ALL, NotebookPurpose::as_str),
         ),

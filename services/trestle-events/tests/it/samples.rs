@@ -126,6 +126,32 @@ pub(crate) fn full() -> Vec<Event> {
             idempotency_key: UsageRecorded::idempotency_key_for(request, Meter::NotebooklmQueries),
         }
         .into(),
+        JobCreated {
+            meta: meta(150),
+            job_id: "job-9".into(),
+            name: "Harbour Street Residences".into(),
+            created_by: "user-42".into(),
+        }
+        .into(),
+        JobCompleted {
+            meta: meta(151),
+            job_id: "job-9".into(),
+            completed_by: "user-42".into(),
+        }
+        .into(),
+        JobReopened {
+            meta: meta(152),
+            job_id: "job-9".into(),
+            reason: "warranty claim".into(),
+        }
+        .into(),
+        JobTierDue {
+            meta: meta(153),
+            job_id: "job-9".into(),
+            to_tier: NotebookTier::Warm,
+            completion_id: uuid(151),
+        }
+        .into(),
         DocumentAdded {
             meta: meta(9),
             document_id: "doc-1".into(),
@@ -136,6 +162,12 @@ pub(crate) fn full() -> Vec<Event> {
             page_count: Some(12),
             storage_uri: "gs://trestle-eu-docs/c/job-9/doc-1".into(),
             uploaded_by: "user-42".into(),
+            title: "A-201 East Elevation".into(),
+            kind: DocumentKind::Drawing,
+            pages: vec![
+                "East elevation of the residential block.".into(),
+                "Cladding: fibre cement panels, 12 mm, on aluminium rails.".into(),
+            ],
         }
         .into(),
         DocumentSyncRequested {
@@ -412,6 +444,9 @@ pub(crate) fn sparse() -> Vec<Event> {
             page_count: None,
             storage_uri: "gs://b/p".into(),
             uploaded_by: "u".into(),
+            title: String::new(),
+            kind: DocumentKind::PhotoLog,
+            pages: Vec::new(),
         }
         .into(),
         NotebookCreated {

@@ -1,4 +1,54 @@
-//! Events of the `documents` topic: uploads and their sync into notebooks.
+//! Events of the `jobs` topic: a job's lifecycle (created, completed, reopened, a tier
+//! transition come due) and its documents' upload and sync into notebooks. One topic, so a
+//! job's events keep their order (key: the company; ordering key in the workflow: the job).
+
+use uuid::Uuid;
+
+use crate::enums::{DocumentKind, NotebookTier};
+
+record! {
+    /// A job was created.
+    pub struct JobCreated {
+        /// Upstream job id, unique within the company.
+        pub job_id: String,
+        /// Display name.
+        pub name: String,
+        /// Creating user; empty when not given.
+        pub created_by: String,
+    }
+}
+
+record! {
+    /// A job was completed.
+    pub struct JobCompleted {
+        /// Upstream job id.
+        pub job_id: String,
+        /// Completing user; empty when not given.
+        pub completed_by: String,
+    }
+}
+
+record! {
+    /// A completed job was reopened.
+    pub struct JobReopened {
+        /// Upstream job id.
+        pub job_id: String,
+        /// Why; empty when not given.
+        pub reason: String,
+    }
+}
+
+record! {
+    /// A timer came due: the job moves down to `to_tier` now.
+    pub struct JobTierDue {
+        /// Upstream job id.
+        pub job_id: String,
+        /// The tier it moves to.
+        pub to_tier: NotebookTier,
+        /// `event_id` of the completion this transition follows.
+        pub completion_id: Uuid,
+    }
+}
 
 record! {
     /// A document was uploaded to a job.
@@ -19,6 +69,12 @@ record! {
         pub storage_uri: String,
         /// Uploading user.
         pub uploaded_by: String,
+        /// Title shown in citations. Added in schema v2.
+        pub title: String,
+        /// Kind of document. Added in schema v2.
+        pub kind: DocumentKind,
+        /// The text, one string per page. Added in schema v2.
+        pub pages: Vec<String>,
     }
 }
 
