@@ -30,3 +30,13 @@ ALTER DATABASE trestle_shard_0 OWNER TO trestle_owner;
 ALTER DATABASE trestle_shard_1 OWNER TO trestle_owner;
 GRANT CONNECT, TEMPORARY ON DATABASE trestle_control, trestle_shard_0, trestle_shard_1
   TO trestle_owner, trestle_app;
+
+-- pgvector (ai_embeddings in the shards). Not a trusted extension, so the superuser creates
+-- it: in template1, so every database created later (the tests' own) has it, and in the
+-- shards. The shard migration's CREATE EXTENSION IF NOT EXISTS then finds it there.
+\c template1
+CREATE EXTENSION IF NOT EXISTS vector;
+\c trestle_shard_0
+CREATE EXTENSION IF NOT EXISTS vector;
+\c trestle_shard_1
+CREATE EXTENSION IF NOT EXISTS vector;
