@@ -1,10 +1,12 @@
-//! How each simulated provider behaves, changeable at run time.
+//! How each simulated provider behaves, changeable at run time; the simulator's shared state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::notebooks::{NotebookBehaviour, Notebooks};
 
 /// The behaviour of one simulated provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,17 +57,40 @@ struct State {
 pub struct Simulator {
     default: Behaviour,
     state: Arc<Mutex<State>>,
+    notebooks: Arc<Mutex<Notebooks>>,
 }
 
 impl Simulator {
+    /// A simulator of these providers whose notebook service has the default behaviour.
     pub fn new(default: Behaviour, providers: BTreeMap<String, Behaviour>) -> Self {
+        Simulator::with_notebooks(
+            default,
+            providers,
+            NotebookBehaviour::default(),
+            BTreeMap::new(),
+        )
+    }
+
+    /// A simulator of these providers and of a notebook service behaving as `notebooks` in
+    /// every cloud project without an entry in `notebook_projects`.
+    pub fn with_notebooks(
+        default: Behaviour,
+        providers: BTreeMap<String, Behaviour>,
+        notebooks: NotebookBehaviour,
+        notebook_projects: BTreeMap<String, NotebookBehaviour>,
+    ) -> Self {
         Simulator {
             default,
             state: Arc::new(Mutex::new(State {
                 behaviours: providers,
                 ..State::default()
             })),
+            notebooks: Arc::new(Mutex::new(Notebooks::new(notebooks, notebook_projects))),
         }
+    }
+
+    pub(crate) fn notebooks(&self) -> Arc<Mutex<Notebooks>> {
+        self.notebooks.clone()
     }
 
     /// The behaviour in force for `provider`.

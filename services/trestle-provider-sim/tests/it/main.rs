@@ -1,12 +1,18 @@
-//! The simulator over real HTTP: answers, outages, rate limits and bad input.
+//! The simulator over real HTTP: answers, outages, rate limits and bad input; the notebook
+//! API and embeddings in `notebooks.rs`.
+
+mod notebooks;
 
 use serde_json::json;
 use trestle_provider_sim::{serve, SimConfig};
 
 async fn start() -> String {
+    start_with(SimConfig::default()).await
+}
+
+async fn start_with(config: SimConfig) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = SimConfig::default();
     tokio::spawn(async move { serve(listener, &config, std::future::pending()).await });
     format!("http://{addr}")
 }
