@@ -7,6 +7,10 @@
 -- idempotent (a redone step finds the notebook id it chose, the source it added) and let the
 -- engine route a question by the job's current tier without waiting for a projector. Written
 -- by the workflow only, as the company (row-level security, forced).
+--
+-- A row written by a step names the record whose step wrote it (`*_by`, that record's
+-- event_id). A step redone after a crash — its Kafka transaction never committed — finds its
+-- own change already made and publishes the events of it again, instead of none.
 
 CREATE EXTENSION IF NOT EXISTS vector; -- created by the superuser beforehand (not trusted)
 
@@ -40,6 +44,8 @@ CREATE TABLE notebooks (
   -- provider; deleted: deleted at the provider (kept: the history of where the company's
   -- notebooks lived).
   state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleted')),
+  created_by UUID NOT NULL,  -- the record whose step chose it
+  ready_by UUID,             -- the record whose step saw it created at the provider
   warm_jobs INTEGER NOT NULL DEFAULT 0, -- warm pools: jobs placed in it, ever (at most 10)
   live_jobs INTEGER NOT NULL DEFAULT 0, -- warm pools: jobs in it not yet cold
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -65,6 +71,7 @@ CREATE TABLE job_documents (
   sync_state TEXT NOT NULL CHECK (sync_state IN ('pending', 'synced', 'failed')),
   notebook_id TEXT,          -- the notebook it is a source of (NULL: none, e.g. cold)
   attempts INTEGER NOT NULL DEFAULT 0,
+  state_by UUID,             -- the sync request whose step set sync_state last
   last_error TEXT,
   synced_at TIMESTAMPTZ,
   PRIMARY KEY (company_id, document_id)

@@ -1,0 +1,5 @@
+//! Integration tests of the notebook workflow against the real stack (Kafka, PostgreSQL with
+//! pgvector) and the provider simulator's notebook API, all in this process.
+
+mod hot;
+mod support;
