@@ -27,7 +27,12 @@ CREATE TABLE jobs (
   -- Incremented at each notebook of its own (hot at creation, re-creations): its notebook
   -- ids end in it, so a re-creation never reuses a deleted notebook's id.
   generation INTEGER NOT NULL DEFAULT 1,
+  -- The warm pool chosen for the job's demotion (set before its sources move there, so a
+  -- redone demotion picks the same pool).
+  pool_notebook_id TEXT,
+  tier_by UUID,              -- the record whose step set the tier last
   completion_id UUID,        -- event_id of the JobCompleted being followed; NULL while active
+  reopened_by UUID,          -- event_id of the JobReopened being followed (re-creation)
   completed_at TIMESTAMPTZ,
   created_at TIMESTAMPTZ NOT NULL,
   updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -46,8 +51,10 @@ CREATE TABLE notebooks (
   state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleted')),
   created_by UUID NOT NULL,  -- the record whose step chose it
   ready_by UUID,             -- the record whose step saw it created at the provider
+  deleted_by UUID,           -- the record whose step deleted it at the provider
   warm_jobs INTEGER NOT NULL DEFAULT 0, -- warm pools: jobs placed in it, ever (at most 10)
-  live_jobs INTEGER NOT NULL DEFAULT 0, -- warm pools: jobs in it not yet cold
+  live_jobs INTEGER NOT NULL DEFAULT 0, -- warm pools: jobs in it not yet cold (or reopened)
+  sources INTEGER NOT NULL DEFAULT 0,   -- warm pools: documents placed in it, ever
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   deleted_at TIMESTAMPTZ,
   PRIMARY KEY (company_id, notebook_id)

@@ -21,6 +21,11 @@ pub struct Job {
     pub tier: String,
     pub notebook_id: Option<String>,
     pub generation: i32,
+    /// The warm pool chosen for its demotion.
+    pub pool_notebook_id: Option<String>,
+    pub tier_by: Option<Uuid>,
+    pub completion_id: Option<Uuid>,
+    pub reopened_by: Option<Uuid>,
 }
 
 /// A notebook of the company.
@@ -32,6 +37,7 @@ pub struct Notebook {
     pub state: String,
     pub created_by: Uuid,
     pub ready_by: Option<Uuid>,
+    pub deleted_by: Option<Uuid>,
 }
 
 /// A document with its text and sync state.
@@ -56,7 +62,10 @@ pub fn job_notebook_id(company: Uuid, job_id: &str, generation: i32) -> String {
     format!("{company}.job.{job_id}.{generation}")
 }
 
-async fn begin(pool: &PgPool, company: Uuid) -> Result<Transaction<'static, Postgres>, Error> {
+pub(crate) async fn begin(
+    pool: &PgPool,
+    company: Uuid,
+) -> Result<Transaction<'static, Postgres>, Error> {
     Ok(trestle_store::begin_for_tenant(pool, company).await?)
 }
 
@@ -90,13 +99,14 @@ pub async fn ensure_job(
     Ok(job)
 }
 
-async fn select_job(
+pub(crate) async fn select_job(
     tx: &mut Transaction<'static, Postgres>,
     company: Uuid,
     job_id: &str,
 ) -> Result<Option<Job>, Error> {
     sqlx::query_as(
-        "SELECT job_id, name, status, tier, notebook_id, generation
+        "SELECT job_id, name, status, tier, notebook_id, generation, pool_notebook_id, tier_by,
+                completion_id, reopened_by
            FROM jobs WHERE company_id = $1 AND job_id = $2",
     )
     .bind(company)
@@ -135,7 +145,7 @@ pub async fn notebook(pool: &PgPool, company: Uuid, id: &str) -> Result<Option<N
     let err = |step| pg(company, step);
     let mut tx = begin(pool, company).await?;
     let row = sqlx::query_as(
-        "SELECT notebook_id, cloud_project_id, state, created_by, ready_by
+        "SELECT notebook_id, cloud_project_id, state, created_by, ready_by, deleted_by
            FROM notebooks WHERE company_id = $1 AND notebook_id = $2",
     )
     .bind(company)
@@ -163,10 +173,10 @@ pub async fn insert_job_notebook(
            INSERT INTO notebooks (company_id, notebook_id, purpose, job_id, cloud_project_id, state, created_by)
            VALUES ($1, $2, 'job', $3, $4, 'creating', $5)
            ON CONFLICT (company_id, notebook_id) DO NOTHING
-           RETURNING notebook_id, cloud_project_id, state, created_by, ready_by)
+           RETURNING notebook_id, cloud_project_id, state, created_by, ready_by, deleted_by)
          SELECT * FROM ins
          UNION ALL
-         SELECT notebook_id, cloud_project_id, state, created_by, ready_by
+         SELECT notebook_id, cloud_project_id, state, created_by, ready_by, deleted_by
            FROM notebooks WHERE company_id = $1 AND notebook_id = $2
          LIMIT 1",
     )
@@ -220,7 +230,7 @@ pub async fn notebook_ready(
         "UPDATE notebooks SET state = 'ready',
                               ready_by = CASE WHEN state = 'creating' THEN $3 ELSE ready_by END
           WHERE company_id = $1 AND notebook_id = $2 AND state IN ('creating', 'ready')
-         RETURNING notebook_id, cloud_project_id, state, created_by, ready_by",
+         RETURNING notebook_id, cloud_project_id, state, created_by, ready_by, deleted_by",
     )
     .bind(company)
     .bind(id)

@@ -15,7 +15,9 @@ pub mod client;
 mod error;
 pub mod ledger;
 pub mod placement;
+mod pools;
 mod steps;
+mod tiers;
 mod workflow;
 
 use std::future::Future;
@@ -47,6 +49,7 @@ pub struct NotebooksConfig {
     /// The notebook service (the provider simulator locally).
     pub service: ServiceOptions,
     pub sync: SyncOptions,
+    pub tiers: TierOptions,
     /// Longest time between commits (one Kafka transaction each).
     pub commit_interval_ms: u64,
     /// How long running steps may finish on shutdown.
@@ -56,7 +59,8 @@ pub struct NotebooksConfig {
     pub retry_max_delay_ms: u64,
     /// Bounds of the fair scheduler; weights and caps come from the tier table.
     pub scheduler: SchedulerOptions,
-    pub tiers: trestle_tiers::TierTable,
+    /// The subscription tiers (scheduler weights and caps).
+    pub tier_table: trestle_tiers::TierTable,
     pub telemetry: trestle_telemetry::TelemetryOptions,
 }
 
@@ -85,6 +89,51 @@ impl Default for SyncOptions {
     }
 }
 
+/// When a completed job moves down the notebook tiers (seed: warm while completed less than 6
+/// months ago, 10 jobs per warm notebook, cold after).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierOptions {
+    /// Days after completion its documents move into a warm pool and its own notebook goes.
+    pub warm_after_days: u32,
+    /// Days after completion its notebook goes altogether (RAG answers from its embeddings).
+    pub cold_after_days: u32,
+    /// Jobs a warm pool takes, at most.
+    pub warm_pool_max_jobs: i32,
+    /// Sources a warm pool takes, at most (the provider's per-notebook limit); a job with more
+    /// documents goes cold instead of warm.
+    pub warm_pool_max_sources: i32,
+    /// How soon a notebook the provider is still creating (a warm pool, a re-created job
+    /// notebook) is looked at again.
+    pub recheck_ms: u64,
+}
+
+impl Default for TierOptions {
+    fn default() -> Self {
+        TierOptions {
+            warm_after_days: 30,
+            cold_after_days: 183,
+            warm_pool_max_jobs: 10,
+            warm_pool_max_sources: 300,
+            recheck_ms: 60_000,
+        }
+    }
+}
+
+impl TierOptions {
+    pub(crate) fn warm_after(&self) -> chrono::Duration {
+        chrono::Duration::days(self.warm_after_days.into())
+    }
+
+    pub(crate) fn cold_after(&self) -> chrono::Duration {
+        chrono::Duration::days(self.cold_after_days.into())
+    }
+
+    pub(crate) fn recheck(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.recheck_ms as i64)
+    }
+}
+
 fn local_db(name: &str) -> trestle_store::PostgresOptions {
     trestle_store::PostgresOptions {
         url: format!("postgres://trestle_app:trestle_app@127.0.0.1:15432/{name}"),
@@ -103,11 +152,12 @@ impl Default for NotebooksConfig {
             shards: vec![local_db("trestle_shard_0"), local_db("trestle_shard_1")],
             service: ServiceOptions::default(),
             sync: SyncOptions::default(),
+            tiers: TierOptions::default(),
             commit_interval_ms: 100,
             shutdown_grace_ms: 10_000,
             retry_max_delay_ms: 30_000,
             scheduler: SchedulerOptions::default(),
-            tiers: Default::default(),
+            tier_table: Default::default(),
             telemetry: Default::default(),
         }
     }
@@ -138,16 +188,28 @@ impl NotebooksConfig {
         if self.service.max_attempts < 1 {
             return invalid("service.max_attempts", "must be at least 1");
         }
-        if let Err(error) = self.tiers.validate() {
-            return invalid("tiers", &error.to_string());
+        if self.tiers.warm_pool_max_jobs < 1 || self.tiers.warm_pool_max_sources < 1 {
+            return invalid(
+                "tiers.warm_pool_max_jobs",
+                "a warm pool takes at least one job and one source",
+            );
+        }
+        if self.tiers.cold_after_days <= self.tiers.warm_after_days {
+            return invalid(
+                "tiers.cold_after_days",
+                "must be after tiers.warm_after_days",
+            );
+        }
+        if let Err(error) = self.tier_table.validate() {
+            return invalid("tier_table", &error.to_string());
         }
         Ok(())
     }
 
     fn runtime_options(&self) -> trestle_workflow::RuntimeOptions {
         let mut scheduler = self.scheduler.clone();
-        scheduler.weights = self.tiers.scheduler_weights();
-        scheduler.max_in_flight_per_company = self.tiers.max_in_flight();
+        scheduler.weights = self.tier_table.scheduler_weights();
+        scheduler.max_in_flight_per_company = self.tier_table.max_in_flight();
         trestle_workflow::RuntimeOptions {
             kafka: self.kafka.clone(),
             topic: "jobs",
@@ -180,6 +242,7 @@ pub async fn run(config: NotebooksConfig, shutdown: impl Future<Output = ()>) ->
         shards,
         service,
         sync: config.sync.clone(),
+        tiers: config.tiers.clone(),
     };
     let workflow = Arc::new(Notebooks::new(
         steps,

@@ -8,12 +8,12 @@ use crate::client::{CallError, NotebookService};
 use crate::error::Error;
 use crate::ledger::{self, Job, SyncState};
 use crate::placement::{self, Home};
-use crate::SyncOptions;
+use crate::{SyncOptions, TierOptions};
 use chrono::Utc;
 use sqlx::PgPool;
 use trestle_events::{
     DocumentAdded, DocumentSyncFailed, DocumentSyncRequested, DocumentSynced, Event, JobCreated,
-    Meta, NotebookCreated, NotebookPurpose, NotebookTier, TimerScheduled,
+    Meta, NotebookCreated, NotebookPurpose, NotebookRecreated, NotebookTier, TimerScheduled,
 };
 
 /// What a step came to.
@@ -24,9 +24,9 @@ pub(crate) struct Done {
 }
 
 /// The company a step works for.
-struct Company<'a> {
-    shard: &'a PgPool,
-    home: Home,
+pub(crate) struct Company<'a> {
+    pub shard: &'a PgPool,
+    pub home: Home,
 }
 
 /// Everything the steps use.
@@ -35,6 +35,7 @@ pub(crate) struct Steps {
     pub shards: Vec<PgPool>,
     pub service: NotebookService,
     pub sync: SyncOptions,
+    pub tiers: TierOptions,
 }
 
 impl Steps {
@@ -76,15 +77,9 @@ impl Steps {
             Event::JobCreated(e) => self.job_created(&company, e).await?,
             Event::DocumentAdded(e) => self.document_added(&company, e).await?,
             Event::DocumentSyncRequested(e) => self.sync(&company, e).await?,
-            Event::JobCompleted(e) => {
-                let completion = Some((e.meta.event_id, e.meta.occurred_at));
-                ledger::set_job_status(company.shard, company_id, &e.job_id, completion).await?;
-                Vec::new()
-            }
-            Event::JobReopened(e) => {
-                ledger::set_job_status(company.shard, company_id, &e.job_id, None).await?;
-                Vec::new()
-            }
+            Event::JobCompleted(e) => self.job_completed(&company, e).await?,
+            Event::JobReopened(e) => self.job_reopened(&company, e).await?,
+            Event::JobTierDue(e) => self.tier_due(&company, e).await?,
             other => {
                 tracing::warn!(
                     message = "A jobs record this build does not act on is passed over.",
@@ -155,19 +150,25 @@ impl Steps {
         Ok(events)
     }
 
-    /// The job's own notebook (hot), created at the provider if it is not yet: the notebook if
-    /// it is ready, and `NotebookCreated` if this record's step made it ready.
-    async fn ensure_own_notebook(
+    /// The job's own notebook (hot, or being re-created), created at the provider if it is
+    /// not yet: the notebook if it is ready, and `NotebookCreated` (`NotebookRecreated`) if
+    /// this record's step made it ready.
+    pub(crate) async fn ensure_own_notebook(
         &self,
         company: &Company<'_>,
         job: &Job,
         cause: &Meta,
     ) -> Result<(Option<ledger::Notebook>, Vec<Event>), Error> {
         let company_id = company.home.company;
-        let Some(id) = job.notebook_id.as_deref().filter(|_| job.tier == "hot") else {
+        let recreating = job.tier == "recreating";
+        let Some(id) = job
+            .notebook_id
+            .as_deref()
+            .filter(|_| job.tier == "hot" || recreating)
+        else {
             return Ok((None, Vec::new()));
         };
-        let mut notebook = match ledger::notebook(company.shard, company_id, id).await? {
+        let notebook = match ledger::notebook(company.shard, company_id, id).await? {
             Some(notebook) => notebook,
             None => {
                 let project = placement::place(&self.control, id, &company.home, &[]).await?;
@@ -182,52 +183,89 @@ impl Steps {
                 .await?
             }
         };
+        let title = format!("{} — job {}", job.name, job.job_id);
+        let Some(notebook) = self
+            .create_at_provider(company, notebook, &title, cause)
+            .await?
+        else {
+            return Ok((None, Vec::new()));
+        };
+        let mut events = Vec::new();
+        if notebook.ready_by == Some(cause.event_id) {
+            events.push(if recreating {
+                Event::NotebookRecreated(NotebookRecreated {
+                    meta: Meta::caused_by(cause),
+                    notebook_id: id.to_owned(),
+                    previous_notebook_id: ledger::job_notebook_id(
+                        company_id,
+                        &job.job_id,
+                        job.generation - 1,
+                    ),
+                    job_id: Some(job.job_id.clone()),
+                    cloud_project_id: notebook.cloud_project_id.clone(),
+                    reason: "job_reopened".into(),
+                })
+            } else {
+                Event::NotebookCreated(NotebookCreated {
+                    meta: Meta::caused_by(cause),
+                    notebook_id: id.to_owned(),
+                    purpose: NotebookPurpose::Job,
+                    job_id: Some(job.job_id.clone()),
+                    cloud_project_id: notebook.cloud_project_id.clone(),
+                    tier: NotebookTier::Hot,
+                })
+            });
+        }
+        Ok((Some(notebook), events))
+    }
+
+    /// Creates a notebook recorded as `creating` at the provider (placing it in another
+    /// project if the provider says its project is full): the notebook once ready, `None`
+    /// while the provider is still setting it up. A notebook ready before is returned as is.
+    pub(crate) async fn create_at_provider(
+        &self,
+        company: &Company<'_>,
+        mut notebook: ledger::Notebook,
+        title: &str,
+        cause: &Meta,
+    ) -> Result<Option<ledger::Notebook>, Error> {
+        let company_id = company.home.company;
+        let id = notebook.notebook_id.clone();
         let mut full = Vec::new();
         while notebook.state == "creating" {
-            let title = format!("{} — job {}", job.name, job.job_id);
             match self
                 .service
-                .create_notebook(&notebook.cloud_project_id, id, &title)
+                .create_notebook(&notebook.cloud_project_id, &id, title)
                 .await
             {
                 Ok(state) if state.state == "ready" => {
                     notebook =
-                        ledger::notebook_ready(company.shard, company_id, id, cause.event_id)
+                        ledger::notebook_ready(company.shard, company_id, &id, cause.event_id)
                             .await?;
                 }
-                // Created, still being set up at the provider: a sync waits for it.
-                Ok(_) => return Ok((None, Vec::new())),
+                // Created, still being set up at the provider.
+                Ok(_) => return Ok(None),
                 Err(CallError::ProjectFull { project, message }) => {
                     // Our count and the provider's differ: take it as full, place elsewhere.
                     tracing::warn!(
                         message = "The provider says a project is full; placing the notebook in another.",
                         company = %company_id,
-                        notebook = id,
+                        notebook = %id,
                         %project,
                         provider_said = %message
                     );
                     full.push(project);
-                    placement::release(&self.control, id, company_id).await?;
-                    let project = placement::place(&self.control, id, &company.home, &full).await?;
-                    ledger::move_creating_notebook(company.shard, company_id, id, &project).await?;
+                    placement::release(&self.control, &id, company_id).await?;
+                    let project =
+                        placement::place(&self.control, &id, &company.home, &full).await?;
+                    ledger::move_creating_notebook(company.shard, company_id, &id, &project)
+                        .await?;
                     notebook.cloud_project_id = project;
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        let mut events = Vec::new();
-        if notebook.state == "ready" && notebook.ready_by == Some(cause.event_id) {
-            events.push(Event::NotebookCreated(NotebookCreated {
-                meta: Meta::caused_by(cause),
-                notebook_id: id.to_owned(),
-                purpose: NotebookPurpose::Job,
-                job_id: Some(job.job_id.clone()),
-                cloud_project_id: notebook.cloud_project_id.clone(),
-                tier: NotebookTier::Hot,
-            }));
-        }
-        let ready = (notebook.state == "ready").then_some(notebook);
-        Ok((ready, events))
+        Ok((notebook.state == "ready").then_some(notebook))
     }
 
     /// One sync attempt of a document: into the job's notebook as a source, and its chunks
@@ -263,8 +301,8 @@ impl Steps {
             let (notebook, created) = self.ensure_own_notebook(company, &job, &e.meta).await?;
             events.extend(created);
             let target = match (job.tier.as_str(), notebook) {
-                ("hot", Some(notebook)) => Some(notebook),
-                ("hot", None) => {
+                ("hot" | "recreating", Some(notebook)) => Some(notebook),
+                ("hot" | "recreating", None) => {
                     return Err(Error::Service(CallError::NotReady {
                         notebook: job.notebook_id.clone().unwrap_or_default(),
                         message: "the job's notebook is still being created".into(),
@@ -315,6 +353,9 @@ impl Steps {
                     me,
                 )
                 .await?;
+                if job.tier == "recreating" {
+                    crate::pools::promote_if_synced(company.shard, company_id, &job.job_id).await?;
+                }
                 events.push(Event::DocumentSynced(DocumentSynced {
                     meta: Meta::caused_by(&e.meta),
                     document_id: document.document_id.clone(),
@@ -381,17 +422,12 @@ impl Steps {
             let delay = self.sync.retry_delay(e.attempt);
             let due = Utc::now()
                 + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
-            let timer = TimerScheduled::to_publish(
+            events.push(timer(
                 format!("sync/{}/{}", document.document_id, e.attempt + 1),
                 due,
                 &next,
                 &e.meta,
-            )
-            .map_err(|error| Error::Encode {
-                company: company_id,
-                source: error,
-            })?;
-            events.push(Event::TimerScheduled(timer));
+            )?);
         }
         Ok(events)
     }
@@ -408,4 +444,19 @@ impl SyncOptions {
             .min(self.retry_max_delay_ms);
         Duration::from_millis(ms)
     }
+}
+
+/// A timer publishing `event` at `due`, scheduled with the step's outputs.
+pub(crate) fn timer(
+    id: String,
+    due: chrono::DateTime<Utc>,
+    event: &Event,
+    cause: &Meta,
+) -> Result<Event, Error> {
+    TimerScheduled::to_publish(id, due, event, cause)
+        .map(Event::TimerScheduled)
+        .map_err(|source| Error::Encode {
+            company: cause.company_id,
+            source,
+        })
 }

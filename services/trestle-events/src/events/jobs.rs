@@ -39,14 +39,14 @@ record! {
 }
 
 record! {
-    /// A timer came due: the job moves down to `to_tier` now.
+    /// A timer came due: the job moves to `to_tier` now.
     pub struct JobTierDue {
         /// Upstream job id.
         pub job_id: String,
         /// The tier it moves to.
         pub to_tier: NotebookTier,
-        /// `event_id` of the completion this transition follows.
-        pub completion_id: Uuid,
+        /// `event_id` of the completion or reopening this transition follows.
+        pub cause_id: Uuid,
     }
 }
 

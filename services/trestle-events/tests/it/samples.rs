@@ -149,7 +149,7 @@ pub(crate) fn full() -> Vec<Event> {
             meta: meta(153),
             job_id: "job-9".into(),
             to_tier: NotebookTier::Warm,
-            completion_id: uuid(151),
+            cause_id: uuid(151),
         }
         .into(),
         DocumentAdded {
