@@ -62,7 +62,7 @@ async fn register_company(
 ) -> Response {
     let request = match body {
         Ok(Json(r)) => r,
-        Err(rejection) => return reject_body(rejection),
+        Err(rejection) => return reject_body(rejection, MAX_BODY_BYTES, ""),
     };
     let registration = match request.validate() {
         Ok(r) => r,

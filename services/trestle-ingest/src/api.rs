@@ -2,7 +2,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,22 +10,63 @@ use serde_json::json;
 use trestle_events::Event;
 use trestle_kafka::EventProducer;
 
+use crate::job_routes;
+use crate::jobs::{DocumentLimits, Invalid, ID_RULE};
 use crate::request::{SubmitAiRequest, Submitted};
+use crate::shards::ShardPools;
 use crate::standings::{Standing, Standings};
+use crate::HttpOptions;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
-    producer: EventProducer,
+    pub(crate) producer: EventProducer,
     /// Set: requests of companies that are not provisioned are refused (409).
-    standings: Option<Standings>,
+    pub(crate) standings: Option<Standings>,
+    /// Set: job documents are read from the companies' shards.
+    pub(crate) shards: Option<ShardPools>,
+    pub(crate) limits: Limits,
+}
+
+/// The body limits of the routes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Every route's but the documents' (`[http] max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Of one document's text and pages.
+    pub document: DocumentLimits,
+    /// Of the body of `POST /v1/jobs/{job_id}/documents`: room for the largest text JSON
+    /// escapes could double, so the text limit is what refuses a large document, by name.
+    pub document_body_bytes: usize,
+}
+
+impl Limits {
+    fn new(http: &HttpOptions) -> Self {
+        let document = DocumentLimits {
+            max_text_bytes: http.max_document_text_bytes,
+            max_pages: http.max_document_pages,
+        };
+        let document_body_bytes = http
+            .max_document_text_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
+            .max(http.max_body_bytes);
+        Limits {
+            max_body_bytes: http.max_body_bytes,
+            document,
+            document_body_bytes,
+        }
+    }
 }
 
 impl AppState {
-    pub fn new(producer: EventProducer) -> Self {
+    /// The state of a router with the limits of `http`.
+    pub fn new(producer: EventProducer, http: &HttpOptions) -> Self {
         AppState {
             producer,
             standings: None,
+            shards: None,
+            limits: Limits::new(http),
         }
     }
 
@@ -34,11 +75,17 @@ impl AppState {
         self.standings = standings;
         self
     }
+
+    /// Reads job documents from `shards`; without, `GET /v1/jobs/{job_id}/documents` is 503.
+    pub fn with_shards(mut self, shards: Option<ShardPools>) -> Self {
+        self.shards = shards;
+        self
+    }
 }
 
 /// The 409 of a request whose company is not provisioned, naming its standing; `None` when it
 /// may go ahead.
-fn refusal(standings: &Standings, company: &uuid::Uuid) -> Option<Response> {
+pub(crate) fn refusal(standings: &Standings, company: &uuid::Uuid) -> Option<Response> {
     let (reason, detail) = match standings.get(company) {
         Standing::Provisioned => return None,
         Standing::Registered => (
@@ -59,12 +106,38 @@ fn refusal(standings: &Standings, company: &uuid::Uuid) -> Option<Response> {
 }
 
 /// The ingest routes.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
     Router::new()
         .route("/v1/ai-requests", post(submit_ai_request))
+        .route("/v1/jobs", post(job_routes::create))
+        .route("/v1/jobs/{job_id}/complete", post(job_routes::complete))
+        .route("/v1/jobs/{job_id}/reopen", post(job_routes::reopen))
+        .route(
+            "/v1/jobs/{job_id}/documents",
+            post(job_routes::add_document)
+                .layer(DefaultBodyLimit::max(limits.document_body_bytes))
+                .get(job_routes::documents),
+        )
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
+}
+
+/// The 404 of a path that is no route, naming it (a job id with a `/` makes one).
+async fn no_route(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let hint = if path.starts_with("/v1/jobs/") {
+        format!("; a job id is one path segment of {ID_RULE}")
+    } else {
+        String::new()
+    };
+    reject(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        format!("{method} {path} is not a route of this API{hint}"),
+    )
 }
 
 /// A refusal: status plus a JSON body naming the problem.
@@ -73,15 +146,43 @@ pub(crate) fn reject(status: StatusCode, reason: &'static str, detail: String) -
     (status, Json(json!({"error": reason, "detail": detail}))).into_response()
 }
 
-/// The refusal of a body that is not JSON of the route's shape (unknown or mistyped fields).
-pub(crate) fn reject_body(rejection: JsonRejection) -> Response {
+/// The refusal of a body that is not JSON of the route's shape (unknown or mistyped fields),
+/// or is larger than `max_body_bytes` (413, `too_large` saying what the limit is for).
+pub(crate) fn reject_body(
+    rejection: JsonRejection,
+    max_body_bytes: usize,
+    too_large: &str,
+) -> Response {
+    let invalid = body_invalid(rejection, max_body_bytes, too_large);
+    reject(invalid.status, invalid.reason, invalid.detail)
+}
+
+/// What [`reject_body`] answers.
+pub(crate) fn body_invalid(
+    rejection: JsonRejection,
+    max_body_bytes: usize,
+    too_large: &str,
+) -> Invalid {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Invalid {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "body_too_large",
+            detail: format!(
+                "the request body is larger than the limit of {max_body_bytes} bytes{too_large}"
+            ),
+        };
+    }
     let reason = match &rejection {
         JsonRejection::JsonSyntaxError(_) => "malformed_json",
         JsonRejection::JsonDataError(_) => "invalid_field",
         JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
         _ => "unreadable_body",
     };
-    reject(rejection.status(), reason, rejection.body_text())
+    Invalid {
+        status: rejection.status(),
+        reason,
+        detail: rejection.body_text(),
+    }
 }
 
 /// The refusal of an event the log did not take: 503, retry later.
@@ -100,7 +201,9 @@ async fn submit_ai_request(
 ) -> Response {
     let request = match body {
         Ok(Json(r)) => r,
-        Err(rejection) => return reject_body(rejection),
+        Err(rejection) => {
+            return reject_body(rejection, state.limits.max_body_bytes, " (max_body_bytes)")
+        }
     };
     if let Err((field, problem)) = request.validate() {
         return reject(

@@ -7,6 +7,8 @@ pub enum Error {
     Producer(#[from] trestle_kafka::Error),
     #[error("reading the tenants topic (which companies are provisioned): {0}")]
     Tenants(#[source] trestle_kafka::Error),
+    #[error("opening the shard database pools ([[shards]]): {0}")]
+    Shards(#[source] trestle_store::Error),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,

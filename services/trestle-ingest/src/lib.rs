@@ -1,5 +1,8 @@
 //! The HTTP edge of Trestle: upstream apps (in any language) submit AI requests here; each
-//! accepted request is durably on the log as `AiRequestSubmitted` before the 202 is sent.
+//! accepted request is durably on the log as `AiRequestSubmitted` before the 202 is sent. They
+//! create, complete and reopen jobs and add documents to them the same way (`JobCreated`,
+//! `JobCompleted`, `JobReopened`, `DocumentAdded` on `jobs`), and read a job's documents' sync
+//! state back from the company's shard database (`GET /v1/jobs/{job_id}/documents`).
 //! A second, admin listener (loopback by default) registers companies (`POST /v1/companies`):
 //! each registration is durably on the log as `CompanyRegistered` before the 201 is sent.
 //!
@@ -10,13 +13,21 @@
 mod admin;
 mod api;
 mod error;
+mod job_routes;
+mod jobs;
 mod request;
+mod shards;
 mod standings;
 
 pub use admin::{admin_router, AdminState, Registered};
 pub use api::{router, AppState};
 pub use error::Error;
+pub use jobs::{
+    AddDocument, CompleteJob, CreateJob, DocumentAccepted, DocumentLimits, DocumentState, Invalid,
+    JobAccepted, JobDocumentsAnswer, ReopenJob,
+};
 pub use request::{SubmitAiRequest, Submitted};
+pub use shards::ShardPools;
 pub use standings::{Standing, Standings};
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +37,7 @@ use tokio::net::TcpListener;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
-    /// The listener of upstream apps (`POST /v1/ai-requests`).
+    /// The listener of upstream apps (`POST /v1/ai-requests`, `/v1/jobs…`).
     pub http: HttpOptions,
     /// The operators' listener (`POST /v1/companies`).
     pub admin_http: AdminHttpOptions,
@@ -34,15 +45,20 @@ pub struct IngestConfig {
     /// Which region a registered company's country puts it in (`[regions.countries]`, added
     /// to the default table).
     pub regions: trestle_tenants::RegionTable,
-    /// AI requests of companies that are not provisioned: `refuse` (the default: 409 naming
+    /// Requests of companies that are not provisioned: `refuse` (the default: 409 naming
     /// the company's standing) or `accept` (load runs without onboarding; the engine decides).
     pub unprovisioned: Unprovisioned,
+    /// The shard databases, in shard order (`[[shards]]`, like trestle-admin's; only `url` and
+    /// the pool settings are used), read by `GET /v1/jobs/{job_id}/documents`: a company's
+    /// rows are in the shard its provisioning names. Pools connect on first use. Empty: that
+    /// route answers 503. Default: the local stack's two shards.
+    pub shards: Vec<trestle_store::PostgresOptions>,
     /// How long start-up waits to read the `tenants` topic before serving.
     pub tenants_catch_up_ms: u64,
     pub telemetry: trestle_telemetry::TelemetryOptions,
 }
 
-/// What ingest does with an AI request of a company that is not provisioned.
+/// What ingest does with a request of a company that is not provisioned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unprovisioned {
@@ -62,6 +78,15 @@ impl Default for IngestConfig {
             kafka: Default::default(),
             regions: Default::default(),
             unprovisioned: Unprovisioned::Refuse,
+            shards: ["trestle_shard_0", "trestle_shard_1"]
+                .map(|name| trestle_store::PostgresOptions {
+                    url: format!("postgres://trestle_app:trestle_app@127.0.0.1:15432/{name}"),
+                    owner_url: format!(
+                        "postgres://trestle_owner:trestle_owner@127.0.0.1:15432/{name}"
+                    ),
+                    ..Default::default()
+                })
+                .into(),
             tenants_catch_up_ms: 30_000,
             telemetry: Default::default(),
         }
@@ -73,8 +98,16 @@ impl Default for IngestConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpOptions {
     pub listen_addr: String,
-    /// Largest accepted request body.
+    /// Largest accepted request body, except a document's (below).
     pub max_body_bytes: usize,
+    /// Most text of one document (`POST /v1/jobs/{job_id}/documents`), in UTF-8 bytes, all
+    /// pages together; more is refused with 413. The text travels in the `DocumentAdded`
+    /// event, so keep it well under the `jobs` topic's and the producer's largest message
+    /// (1 MB by default). That route's body may be up to twice this plus 64 KiB (JSON
+    /// escapes), so the text, not the body, is what a too large document is refused for.
+    pub max_document_text_bytes: usize,
+    /// Most pages of one document; more is refused with 413.
+    pub max_document_pages: usize,
 }
 
 impl Default for HttpOptions {
@@ -82,6 +115,8 @@ impl Default for HttpOptions {
         HttpOptions {
             listen_addr: "127.0.0.1:18000".into(),
             max_body_bytes: 64 * 1024,
+            max_document_text_bytes: 512 * 1024,
+            max_document_pages: 2_000,
         }
     }
 }
@@ -145,17 +180,24 @@ pub async fn serve(
         );
     }
     let producer = trestle_kafka::EventProducer::new(&config.kafka)?;
-    let (standings, _following) = match config.unprovisioned {
-        Unprovisioned::Refuse => {
-            let standings = Standings::default();
-            let catch_up = std::time::Duration::from_millis(config.tenants_catch_up_ms);
-            let guard = standings.follow(&config.kafka, catch_up).await;
-            (Some(standings), Some(guard.map_err(Error::Tenants)?))
-        }
-        Unprovisioned::Accept => (None, None),
+    let refuse = config.unprovisioned == Unprovisioned::Refuse;
+    // Refusing needs the standings, and reading documents each company's shard.
+    let standings = Standings::default();
+    let _following = if refuse || !config.shards.is_empty() {
+        let catch_up = std::time::Duration::from_millis(config.tenants_catch_up_ms);
+        let guard = standings.follow(&config.kafka, catch_up).await;
+        Some(guard.map_err(Error::Tenants)?)
+    } else {
+        None
     };
-    let state = AppState::new(producer.clone()).with_standings(standings);
-    let api = router(state, config.http.max_body_bytes);
+    let shards = match config.shards.is_empty() {
+        true => None,
+        false => Some(ShardPools::new(&config.shards, standings.clone()).map_err(Error::Shards)?),
+    };
+    let state = AppState::new(producer.clone(), &config.http)
+        .with_standings(refuse.then_some(standings))
+        .with_shards(shards);
+    let api = router(state);
     let admin = admin_router(AdminState::new(producer, config.regions.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

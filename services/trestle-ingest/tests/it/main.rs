@@ -1,7 +1,9 @@
 //! The HTTP edge: accepted requests are on the log, keyed by company; bad input gets a clear
-//! 4xx and puts nothing on the log. Company registration on the admin listener: `companies`.
+//! 4xx and puts nothing on the log. Company registration on the admin listener: `companies`;
+//! jobs and their documents: `jobs`.
 
 mod companies;
+mod jobs;
 mod onboarding;
 
 use std::time::Duration;
