@@ -2,4 +2,5 @@
 //! pgvector) and the provider simulator's notebook API, all in this process.
 
 mod hot;
+mod lifecycle;
 mod support;

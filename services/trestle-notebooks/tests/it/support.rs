@@ -96,6 +96,84 @@ impl World {
         }
     }
 
+    /// Runs the timer service on a manual clock starting now; the clock to move.
+    pub(crate) fn run_timers(&mut self) -> trestle_timers::clock::ManualClock {
+        let (clock, manual) = trestle_timers::clock::Clock::manual(chrono::Utc::now());
+        let config = trestle_timers::TimersConfig {
+            kafka: self.topics.options.clone(),
+            postgres: self.control.options.clone(),
+            group_id: self.topics.group("timers"),
+            poll_interval_ms: 50,
+            batch_max_wait_ms: 10,
+            ..Default::default()
+        };
+        self.stops.push(spawn(async move |stopped| {
+            trestle_timers::run(config, clock, stopped)
+                .await
+                .expect("timers run")
+        }));
+        manual
+    }
+
+    /// Each job's tier and notebook, as the workflow keeps them (read as the company).
+    pub(crate) async fn tiers(&self, company: Uuid) -> BTreeMap<String, (String, Option<String>)> {
+        let shard = trestle_store::connect(&self.shard.options).await.unwrap();
+        let mut tx = trestle_store::begin_for_tenant(&shard, company)
+            .await
+            .unwrap();
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT job_id, tier, notebook_id FROM jobs ORDER BY job_id")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        tx.commit().await.unwrap();
+        shard.close().await;
+        rows.into_iter().map(|(j, t, n)| (j, (t, n))).collect()
+    }
+
+    /// Waits until every job of `jobs` is in `tier`.
+    pub(crate) async fn wait_tier(&self, company: Uuid, jobs: &[String], tier: &str) {
+        trestle_testkit::wait_for(
+            &format!("jobs {jobs:?} to be {tier}"),
+            Duration::from_secs(120),
+            || async {
+                let tiers = self.tiers(company).await;
+                jobs.iter()
+                    .all(|j| tiers.get(j).is_some_and(|(t, _)| t == tier))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the pool projection counts, per project, what the simulator holds; the counts.
+    pub(crate) async fn pool_agrees_with_simulator(&self, projects: &[&str]) -> Vec<usize> {
+        let control = trestle_store::connect(&self.control.options).await.unwrap();
+        let control = &control;
+        trestle_testkit::wait_for(
+            "the pool's notebook counts to equal the simulator's",
+            Duration::from_secs(60),
+            || async move {
+                let pool = trestle_query::pool::projects(control).await.unwrap();
+                let mut counts = Vec::new();
+                for p in projects {
+                    let sim = self.sim_sources(p).await.len();
+                    let projected = pool
+                        .iter()
+                        .find(|c| c.project_id == *p)
+                        .map(|c| c.notebook_count as usize)
+                        .unwrap_or(0);
+                    if sim != projected {
+                        return None;
+                    }
+                    counts.push(sim);
+                }
+                Some(counts)
+            },
+        )
+        .await
+    }
+
     /// Runs the workflow in this process until the world ends.
     pub(crate) fn run_workflow(&mut self, config: NotebooksConfig) {
         self.stops.push(spawn(async move |stopped| {
@@ -289,6 +367,22 @@ pub(crate) fn job(company: Uuid, job_id: &str) -> Event {
         job_id: job_id.into(),
         name: format!("Job {job_id}"),
         created_by: String::new(),
+    })
+}
+
+pub(crate) fn completed(company: Uuid, job_id: &str) -> Event {
+    Event::JobCompleted(trestle_events::JobCompleted {
+        meta: Meta::root(company),
+        job_id: job_id.into(),
+        completed_by: String::new(),
+    })
+}
+
+pub(crate) fn reopened(company: Uuid, job_id: &str) -> Event {
+    Event::JobReopened(trestle_events::JobReopened {
+        meta: Meta::root(company),
+        job_id: job_id.into(),
+        reason: String::new(),
     })
 }
 
