@@ -3,4 +3,5 @@
 
 mod hot;
 mod lifecycle;
+mod sigkill;
 mod support;
