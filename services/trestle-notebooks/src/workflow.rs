@@ -16,7 +16,7 @@ use crate::steps::Steps;
 /// What a `jobs` record is to the workflow.
 pub enum Item {
     /// A job event or a document upload or sync request: a step to run.
-    Step(Event),
+    Step(Box<Event>),
     /// The workflow's own outputs (a sync's outcome): nothing to do, but they keep their place
     /// in the job's order.
     PassOver,
@@ -77,7 +77,7 @@ impl Workflow for Notebooks {
         let ordering_key = Some(format!("{company}/{job}"));
         let item = match event {
             Event::DocumentSynced(_) | Event::DocumentSyncFailed(_) => Item::PassOver,
-            event => Item::Step(event),
+            event => Item::Step(Box::new(event)),
         };
         let tier = self
             .tiers
