@@ -190,3 +190,54 @@ async fn a_notebook_at_its_source_limit_fails_the_next_document_with_an_event() 
     );
     world.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_companies_with_the_same_job_and_document_ids_never_share_a_notebook() {
+    let mut world = World::start("nb_hot_tenants").await;
+    world.projects(&[("eu-1", 100)]).await;
+    let a = world.company("eu-1").await;
+    let b = world.company("eu-1").await;
+    world.run_workflow(world.config());
+    let text = |who: &str| format!("The {who} site uses anchor bolts of grade 8.8 on level 2.");
+    world
+        .publish(&[
+            job(a, "job-1"),
+            job(b, "job-1"),
+            document(a, "job-1", "doc-1", &text("north")),
+            document(b, "job-1", "doc-1", &text("south")),
+        ])
+        .await;
+    world.events("jobs", 4 + 2 * 2).await;
+    let sources = world.sim_sources("eu-1").await;
+    assert_eq!(
+        sources.len(),
+        2,
+        "a notebook per company's job: {sources:?}"
+    );
+    for (company, who, other) in [(a, "north", "south"), (b, "south", "north")] {
+        let notebook = sources
+            .keys()
+            .find(|n| n.starts_with(&company.to_string()))
+            .expect("the company's notebook");
+        let answer: serde_json::Value = world
+            .http
+            .post(format!(
+                "{}/projects/eu-1/notebooks/{notebook}/query",
+                world.sim_url
+            ))
+            .json(&json!({"question": "Which anchor bolts are used on level 2?"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let said = answer["answer"].as_str().unwrap();
+        assert!(said.contains(who), "{said}");
+        assert!(
+            !said.contains(other),
+            "never the other company's text: {said}"
+        );
+    }
+    world.end().await;
+}
