@@ -97,7 +97,10 @@ CREATE TABLE ai_embeddings (
   chunk_index INTEGER NOT NULL,
   job_id TEXT NOT NULL,
   content TEXT NOT NULL,
-  embedding vector(256) NOT NULL,
+  -- public.vector: the extension's type, in public (where compose/stack creates it), named in
+  -- full because a projection rebuild migrates into a schema of its own with only that schema
+  -- on its search_path.
+  embedding public.vector(256) NOT NULL,
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   PRIMARY KEY (company_id, document_id, chunk_index)
 );
