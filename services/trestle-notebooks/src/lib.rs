@@ -9,12 +9,17 @@
 //! (`ledger`) and the notebook capacity ledger in the control database (`placement`); every
 //! external call is idempotent by an id we choose, so a step redone after a crash adds no
 //! second notebook and no second source. See docs/notebooks.md.
+//!
+//! The engine answers questions about a job from this state: `questions` reads what a question
+//! goes to (the job's notebook, its synced sources, its nearest chunks) and `client` queries a
+//! notebook and embeds the question.
 
 mod chunk;
 pub mod client;
 mod error;
 pub mod ledger;
 pub mod placement;
+pub mod questions;
 mod steps;
 mod workflow;
 

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::steps::Steps;
 
 /// What a `jobs` record is to the workflow.
+// The runtime keeps each item in an `Arc` already: boxing the event would only add an
+// allocation per record.
+#[allow(clippy::large_enum_variant)]
 pub enum Item {
     /// A job event or a document upload or sync request: a step to run.
     Step(Event),

@@ -99,6 +99,20 @@ pub async fn connect(options: &PostgresOptions) -> Result<PgPool, Error> {
         })
 }
 
+/// The application pool, connecting on first use: a service that needs a database only for
+/// some of its work (the engine reading a job's notebook) starts, and serves the rest, while
+/// that database is down. Fails only on a URL that cannot be parsed.
+pub fn connect_lazy(options: &PostgresOptions) -> Result<PgPool, Error> {
+    PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms))
+        .connect_lazy(&options.url)
+        .map_err(|source| Error::Connect {
+            url: redact(&options.url),
+            source,
+        })
+}
+
 /// Applies the shard migrations as the owning role.
 pub async fn migrate_shard(options: &PostgresOptions) -> Result<(), Error> {
     migrate(&SHARD_MIGRATIONS, options).await
