@@ -1,21 +1,31 @@
-//! One provider call of a request, through the federation: the company's own cloud project or,
-//! when that one is in maintenance, its circuit for the provider is open or its daily quota is
-//! used up, a spare (`federation.rs` says which, in order); within the chosen project's daily
-//! quota (`trestle-quota`) and behind its (provider, project, region) circuit breaker. Gives the
-//! completion and its priced usage — preceded by `AiRequestRerouted` when a spare took the call.
+//! One provider step of a request and the calls it makes through the federation: from the
+//! company's own cloud project or, when that one is in maintenance, its circuit for the
+//! provider is open or its daily quota is used up, a spare (`federation.rs` says which, in
+//! order) — or, for a query of a job's notebook, from the notebook's own project only; within
+//! the chosen project's daily quota (`trestle-quota`) and behind its (provider, project,
+//! region) circuit breaker. What a step asks is `answers.rs`'s (the prompt, a job's notebook,
+//! RAG); this file turns its answer into the completion and its priced usage — preceded by
+//! `AiRequestRerouted` for each call a spare took.
+
+use std::future::Future;
+use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use trestle_breaker::{BreakerKey, Outcome, Permit, Transition};
 use trestle_events::{
-    AiRequestCompleted, AiRequestRerouted, AiRequestSubmitted, Event, Meta, RerouteReason,
-    UsageRecorded,
+    AiRequestCompleted, AiRequestRerouted, AiRequestSubmitted, Event, Meta, Meter, Region,
+    RerouteReason, UsageRecorded,
 };
 use trestle_quota::Take;
 
+use crate::answers::{self, Answered};
 use crate::chains::Step;
 use crate::directory::Tenant;
+use crate::federation::Route as Projects;
 use crate::provider::CallError;
+use crate::routing::{Route, Source};
 use crate::serve::Services;
+use trestle_notebooks::client::CallError as NotebookCallError;
 
 /// Why a provider step did not answer.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +38,17 @@ pub(crate) enum StepError {
     },
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The notebook service refused or failed a query of a job's notebook, or an embedding.
+    #[error("{provider}: {source}")]
+    Notebook {
+        provider: String,
+        #[source]
+        source: NotebookCallError,
+    },
+    /// The step cannot answer this request: its job has no notebook for it, the job's state
+    /// or chunks could not be read, a notebook cited sources that are not the job's.
+    #[error("{provider}: {reason}")]
+    Unanswerable { provider: String, reason: String },
 }
 
 impl StepError {
@@ -40,6 +61,20 @@ impl StepError {
         let quota =
             |(_, passed): &(String, Passed)| matches!(passed, Passed::QuotaExhausted { .. });
         !passed_over.is_empty() && passed_over.iter().all(quota)
+    }
+
+    /// Whether the failure is the provider's, so its circuit breaker counts it: any failed
+    /// chat call; of the notebook service only unavailability (5xx, 429, transport) — a
+    /// notebook not ready or a source it lacks says our state is behind, not that the
+    /// provider is unwell.
+    fn provider_fault(&self) -> bool {
+        match self {
+            StepError::Call(_) => true,
+            StepError::Notebook { source, .. } => {
+                matches!(source, NotebookCallError::Unavailable { .. })
+            }
+            StepError::Unavailable { .. } | StepError::Unanswerable { .. } => false,
+        }
     }
 }
 
@@ -79,122 +114,229 @@ struct Taken {
     counted: bool,
 }
 
-/// One provider call of `submitted` to `step`, from the first of the company's projects that
-/// can take it.
+/// The cloud projects a call may be made from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Through<'a> {
+    /// The company's own, then its spares (the federation).
+    Company,
+    /// This one only: a notebook lives in one project, so a query of it can go nowhere else.
+    Only(&'a str),
+}
+
+/// A call that answered: what it gave, the project it was made from, and the reroute that
+/// announces it when that is not the company's own.
+pub(crate) struct Made<T> {
+    pub value: T,
+    pub project: String,
+    pub rerouted: Option<AiRequestRerouted>,
+}
+
+/// One step of `submitted`'s chain, answering from what `route` says: its completion and
+/// usage events (after any reroutes).
 pub(crate) async fn call(
     services: &Services,
     step: &Step,
     submitted: &AiRequestSubmitted,
     tenant: &Tenant,
     degraded: bool,
+    route: &Route,
 ) -> Result<Vec<Event>, StepError> {
-    let day = Utc::now().date_naive();
-    let mut passed_over = Vec::new();
-    let Some(taken) = choose(services, step, tenant, submitted, day, &mut passed_over).await else {
-        let provider = step.provider.clone();
-        return Err(StepError::Unavailable {
-            provider,
-            passed_over,
-        });
+    let asked = answers::Asked {
+        services,
+        step,
+        submitted,
+        tenant,
     };
-    let result = services
-        .client
-        .ask(&step.provider, &step.model, &submitted.prompt)
-        .await;
-    let outcome = match result {
-        Ok(_) => Outcome::Success,
-        Err(_) => Outcome::Failure,
-    };
-    publish(services, services.breakers.record(taken.ticket, outcome));
-    if result.is_err() && taken.counted {
-        if let Some(quotas) = &services.quotas {
-            quotas.give_back(&taken.project, &step.provider, day).await;
+    let answered = match route.source_for(step) {
+        Source::Prompt => asked.prompt().await?,
+        Source::Notebook(target) => asked.notebook(target).await?,
+        Source::Rag(job) => asked.rag(job).await?,
+        Source::Refused(reason) => {
+            let provider = step.provider.clone();
+            return Err(StepError::Unanswerable { provider, reason });
         }
+    };
+    Ok(events(services, step, submitted, degraded, answered).await)
+}
+
+/// The events of an answered step: its reroutes, the completion, the usage of each meter it
+/// used (none when no provider was called); the answer is cached.
+async fn events(
+    services: &Services,
+    step: &Step,
+    submitted: &AiRequestSubmitted,
+    degraded: bool,
+    answered: Answered,
+) -> Vec<Event> {
+    let mut events = Vec::with_capacity(answered.rerouted.len() + 3);
+    for rerouted in answered.rerouted {
+        trestle_telemetry::request_rerouted(rerouted.reason.as_str());
+        events.push(Event::AiRequestRerouted(rerouted));
     }
-    let answer = result?;
-    let mut events = Vec::with_capacity(3);
-    if let Some((_, passed)) = passed_over.first() {
-        let reason = passed.reason();
-        trestle_telemetry::request_rerouted(reason.as_str());
-        events.push(Event::AiRequestRerouted(AiRequestRerouted {
-            meta: Meta::caused_by(&submitted.meta),
-            request_id: submitted.request_id,
-            provider: step.provider.clone(),
-            from_cloud_project_id: tenant.cloud_project.clone(),
-            to_cloud_project_id: taken.project.clone(),
-            reason,
-        }));
+    let mut used = Vec::with_capacity(2);
+    if answered.project.is_some() {
+        let quantity = step.quantity_milli(
+            &submitted.prompt,
+            answered.input_tokens,
+            answered.output_tokens,
+        );
+        used.push((step.meter, quantity));
     }
-    let quantity_milli =
-        step.quantity_milli(&submitted.prompt, answer.input_tokens, answer.output_tokens);
+    if let Some(tokens) = answered.embedding_tokens {
+        used.push((Meter::EmbeddingTokens, tokens.max(1) * 1000));
+    }
     let prices = services.directory.price_book(Utc::now());
-    let cost = prices.cost(step.meter, quantity_milli);
+    let priced: Vec<(Meter, i64, i64)> = (used.into_iter())
+        .map(|(meter, quantity)| (meter, quantity, prices.cost(meter, quantity)))
+        .collect();
+    let path = answered.path;
     let completed = AiRequestCompleted {
         meta: Meta::caused_by(&submitted.meta),
         request_id: submitted.request_id,
         provider: step.provider.clone(),
         model: step.model.clone(),
-        cloud_project_id: Some(taken.project),
-        latency_ms: answer.latency.as_millis() as i64,
+        cloud_project_id: answered.project,
+        latency_ms: answered.latency.as_millis() as i64,
         degraded,
-        answer: answer.text,
-        input_tokens: answer.input_tokens,
-        output_tokens: answer.output_tokens,
-        cost_micro_usd: cost,
+        answer: answered.text,
+        input_tokens: answered.input_tokens,
+        output_tokens: answered.output_tokens,
+        cost_micro_usd: priced.iter().map(|(_, _, cost)| cost).sum(),
+        answer_path: path,
+        cited_document_ids: answered.cited,
     };
-    services
-        .cache
-        .put(submitted, &completed.answer, completed.meta.occurred_at)
-        .await;
-    let usage = UsageRecorded {
-        meta: Meta::caused_by(&completed.meta),
-        request_id: submitted.request_id,
-        meter: step.meter,
-        quantity_milli,
-        cost_micro_usd: cost,
-        price_book_version: prices.version,
-        idempotency_key: UsageRecorded::idempotency_key_for(submitted.request_id, step.meter),
-    };
+    trestle_telemetry::answer(path.as_str());
+    if completed.cloud_project_id.is_some() {
+        let at = completed.meta.occurred_at;
+        services.cache.put(submitted, &completed.answer, at).await;
+    }
+    let usage = priced.into_iter().map(|(meter, quantity_milli, cost)| {
+        Event::UsageRecorded(UsageRecorded {
+            meta: Meta::caused_by(&completed.meta),
+            request_id: submitted.request_id,
+            meter,
+            quantity_milli,
+            cost_micro_usd: cost,
+            price_book_version: prices.version,
+            idempotency_key: UsageRecorded::idempotency_key_for(submitted.request_id, meter),
+        })
+    });
+    let usage: Vec<Event> = usage.collect();
     events.push(Event::AiRequestCompleted(completed));
-    events.push(Event::UsageRecorded(usage));
-    Ok(events)
+    events.extend(usage);
+    events
 }
 
-/// The first project of the company's route that is not in maintenance, has quota left today
+/// Makes one call to `provider` for `submitted` from the first project `through` allows that
+/// is not in maintenance, has quota left today and whose breaker lets it through; records the
+/// outcome with the breaker and gives the quota back when the call failed.
+pub(crate) async fn through<T, F, Fut>(
+    services: &Services,
+    provider: &str,
+    submitted: &AiRequestSubmitted,
+    tenant: &Tenant,
+    through: Through<'_>,
+    call: F,
+) -> Result<Made<T>, StepError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    let day = Utc::now().date_naive();
+    let pool = services.directory.pool();
+    let projects = match through {
+        Through::Company => pool.route(
+            submitted.meta.company_id,
+            &tenant.cloud_project,
+            tenant.region,
+            tenant.isolation,
+        ),
+        Through::Only(project) => Projects {
+            home: project.to_owned(),
+            home_in_maintenance: pool.in_maintenance(project),
+            spares: Vec::new(),
+        },
+    };
+    let mut passed_over = Vec::new();
+    let chosen = choose(
+        services,
+        provider,
+        projects,
+        tenant.region,
+        day,
+        &mut passed_over,
+    );
+    let Some(taken) = chosen.await else {
+        let provider = provider.to_owned();
+        return Err(StepError::Unavailable {
+            provider,
+            passed_over,
+        });
+    };
+    let result = call().await;
+    let outcome = match &result {
+        Err(error) if error.provider_fault() => Outcome::Failure,
+        _ => Outcome::Success,
+    };
+    publish(services, services.breakers.record(taken.ticket, outcome));
+    if result.is_err() && taken.counted {
+        if let Some(quotas) = &services.quotas {
+            quotas.give_back(&taken.project, provider, day).await;
+        }
+    }
+    let value = result?;
+    let rerouted = passed_over.first().map(|(_, passed)| AiRequestRerouted {
+        meta: Meta::caused_by(&submitted.meta),
+        request_id: submitted.request_id,
+        provider: provider.to_owned(),
+        from_cloud_project_id: tenant.cloud_project.clone(),
+        to_cloud_project_id: taken.project.clone(),
+        reason: passed.reason(),
+    });
+    Ok(Made {
+        value,
+        project: taken.project,
+        rerouted,
+    })
+}
+
+/// Times `call` as one provider call of `provider` (the metric the chat client records per
+/// attempt, here per call with its retries).
+pub(crate) async fn timed<T, E>(
+    provider: &str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let result = call.await;
+    let label = if result.is_ok() { "ok" } else { "error" };
+    trestle_telemetry::provider_call(provider, label, started.elapsed());
+    result
+}
+
+/// The first of `projects` that is not in maintenance, has quota left today for `provider`
 /// and whose breaker lets the call through; every one passed over is added to `passed_over`.
 async fn choose(
     services: &Services,
-    step: &Step,
-    tenant: &Tenant,
-    submitted: &AiRequestSubmitted,
+    provider: &str,
+    projects: Projects,
+    region: Region,
     day: NaiveDate,
     passed_over: &mut Vec<(String, Passed)>,
 ) -> Option<Taken> {
-    let company = submitted.meta.company_id;
-    let route = (services.directory.pool()).route(
-        company,
-        &tenant.cloud_project,
-        tenant.region,
-        tenant.isolation,
-    );
-    if route.home_in_maintenance {
-        passed_over.push((route.home.clone(), Passed::Maintenance));
+    if projects.home_in_maintenance {
+        passed_over.push((projects.home.clone(), Passed::Maintenance));
     }
-    let home = (!route.home_in_maintenance).then_some(route.home);
-    for project in home.into_iter().chain(route.spares) {
+    let home = (!projects.home_in_maintenance).then_some(projects.home);
+    for project in home.into_iter().chain(projects.spares) {
         let take = match &services.quotas {
-            Some(quotas) => quotas.take(&project, &step.provider, day).await,
+            Some(quotas) => quotas.take(&project, provider, day).await,
             None => Take::Unlimited,
         };
         if let Take::Exhausted { limit } = take {
             passed_over.push((project, Passed::QuotaExhausted { limit }));
             continue;
         }
-        let key = BreakerKey::new(
-            step.provider.as_str(),
-            project.as_str(),
-            tenant.region.as_str(),
-        );
+        let key = BreakerKey::new(provider, project.as_str(), region.as_str());
         match services.breakers.acquire(&key) {
             Permit::Granted { ticket, transition } => {
                 publish(services, transition);
@@ -207,7 +349,7 @@ async fn choose(
             }
             Permit::Refused { state, .. } => {
                 if let (Some(quotas), true) = (&services.quotas, take.counted()) {
-                    quotas.give_back(&project, &step.provider, day).await;
+                    quotas.give_back(&project, provider, day).await;
                 }
                 passed_over.push((project, Passed::CircuitOpen(state)));
             }

@@ -1,4 +1,4 @@
-//! The tenant directory: each company's tier, region and cloud project, folded from the
+//! The tenant directory: each company's tier, region, cloud project and shard, folded from the
 //! `tenants` topic into memory so the scheduler and the ladder can look them up per record —
 //! the price books, folded from `price-books`, so usage is priced by the version in effect —
 //! and the cloud-project pool, folded from `cloud-projects` (and `tenants`), so a call can fail
@@ -37,6 +37,9 @@ pub struct Tenant {
     pub isolation: IsolationLevel,
     /// How far onboarding got: only a provisioned company is served.
     pub standing: Standing,
+    /// Its database shard (where its jobs, notebooks and documents are read); `None` until
+    /// provisioned.
+    pub shard: Option<i32>,
 }
 
 /// How far a company got through onboarding, as the directory has read it.
@@ -194,6 +197,7 @@ impl Directory {
                 if e.isolation_level != IsolationLevel::Unknown {
                     entry.isolation = e.isolation_level;
                 }
+                entry.shard = Some(e.database_shard);
                 entry.standing = Standing::Provisioned;
                 drop(tenants);
                 self.provisioned.notify_waiters();
@@ -262,6 +266,7 @@ mod tests {
             cloud_project: "shared-0".into(),
             isolation: IsolationLevel::Shared,
             standing: Standing::Unknown,
+            shard: None,
         }
     }
 
@@ -290,12 +295,19 @@ mod tests {
         }));
         let t = directory.get(&company);
         assert_eq!(
-            (t.tier, t.region, t.cloud_project.as_str(), t.standing),
+            (
+                t.tier,
+                t.region,
+                t.cloud_project.as_str(),
+                t.standing,
+                t.shard
+            ),
             (
                 Tier::Enterprise,
                 Region::Eu,
                 "dedicated-acme",
-                Standing::Provisioned
+                Standing::Provisioned,
+                Some(3)
             )
         );
     }

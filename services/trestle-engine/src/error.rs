@@ -22,6 +22,14 @@ pub enum Error {
     Breakers(#[source] trestle_breaker::Error),
     #[error("connecting to Redis: {0}")]
     Redis(#[source] trestle_redis::Error),
+    #[error("shard database {shard}: {source}")]
+    Shard {
+        shard: usize,
+        #[source]
+        source: trestle_store::Error,
+    },
+    #[error("the notebook service client: {0}")]
+    NotebookService(#[source] trestle_notebooks::client::CallError),
 }
 
 /// What is wrong with an [`EngineConfig`](crate::EngineConfig); each names the field.

@@ -3,8 +3,9 @@
 //! It consumes `AiRequestSubmitted` from `ai-requests` (read_committed), queues each record per
 //! company in a fair scheduler (deficit round-robin by tier, per-company caps, one record per
 //! ordering key in flight), serves what the scheduler dispatches — rate limit and
-//! noisy-neighbour ladder, provider chain behind circuit breakers, all-down cache fallback —
-//! and publishes the outcome (`ai-outcomes`), the priced usage (`usage`) and breaker
+//! noisy-neighbour ladder, provider chain behind circuit breakers (a `notebook_query` about a
+//! job routed by the job's state: its notebook, or RAG from its chunks in the company's shard),
+//! all-down cache fallback — and publishes the outcome (`ai-outcomes`), the priced usage (`usage`) and breaker
 //! transitions (`providers`) together with each partition's commit point in one Kafka
 //! transaction (consume-transform-produce). A crash or a rebalance aborts or drops what was not
 //! committed, so downstream read_committed consumers see each outcome exactly once; provider
@@ -14,6 +15,7 @@
 //! **Architecture invariant:** the engine writes to Kafka only inside a transaction that also
 //! carries the commit points of the records whose outputs it holds.
 
+mod answers;
 mod cache;
 mod calls;
 mod chains;
@@ -26,6 +28,7 @@ mod outcome;
 mod pricing;
 mod provider;
 mod reservation;
+mod routing;
 mod serve;
 mod worker;
 
@@ -36,6 +39,7 @@ pub use error::{ConfigError, Error};
 pub use federation::Pool;
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
+pub use routing::RagOptions;
 pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
 pub use trestle_workflow::DispatchMode;
 pub use worker::run;
@@ -109,6 +113,14 @@ pub struct EngineConfig {
     pub quotas: trestle_quota::QuotaOptions,
     /// Provider chain per request kind.
     pub chains: Chains,
+    /// The shard databases, by shard number (the first is shard 0), as the notebook
+    /// workflow's `shards`: a `notebook_query` about a job is routed by the job's state read
+    /// from its company's shard (its notebook, or RAG from its chunks). Empty (the default):
+    /// not routed; every step of the chain answers from the prompt alone. Read only, as the
+    /// tenant; connected on first use, so the engine starts while a shard is down.
+    pub shards: Vec<trestle_store::PostgresOptions>,
+    /// How RAG answers a job question: chunks given as context, the embeddings endpoint.
+    pub rag: RagOptions,
     pub breakers: trestle_breaker::BreakersOptions,
     pub provider: ProviderOptions,
     /// Prices until a published price book (`price-books` topic, `trestle-admin price-book
@@ -141,6 +153,8 @@ impl Default for EngineConfig {
             cost_limits: Default::default(),
             quotas: Default::default(),
             chains: Default::default(),
+            shards: Vec::new(),
+            rag: Default::default(),
             breakers: Default::default(),
             provider: Default::default(),
             price_book: Default::default(),
@@ -164,6 +178,15 @@ impl EngineConfig {
         }
         if !(0.0..=1.0).contains(&self.ladder.degrade_fraction) {
             return invalid("ladder.degrade_fraction", "must be between 0 and 1");
+        }
+        if !(1..=100).contains(&self.rag.nearest_chunks) {
+            return invalid("rag.nearest_chunks", "must be between 1 and 100");
+        }
+        if self.rag.embedding_provider.is_empty() {
+            return invalid(
+                "rag.embedding_provider",
+                "must name the embeddings provider",
+            );
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! HTTP client for AI providers (OpenAI-compatible chat API), with retries and backoff.
+//! HTTP client for AI providers (OpenAI-compatible chat API: a prompt, optionally with a
+//! context), with retries and backoff.
 
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,28 @@ impl ProviderClient {
         model: &str,
         prompt: &str,
     ) -> Result<Answer, CallError> {
+        self.chat(provider, model, None, prompt).await
+    }
+
+    /// Asks `provider`'s `model` to answer `prompt` from `context` (a system message: the
+    /// excerpts RAG found), retrying like [`ProviderClient::ask`].
+    pub async fn ask_with_context(
+        &self,
+        provider: &str,
+        model: &str,
+        context: &str,
+        prompt: &str,
+    ) -> Result<Answer, CallError> {
+        self.chat(provider, model, Some(context), prompt).await
+    }
+
+    async fn chat(
+        &self,
+        provider: &str,
+        model: &str,
+        context: Option<&str>,
+        prompt: &str,
+    ) -> Result<Answer, CallError> {
         #[cfg(feature = "bench")]
         if let Some(answer) = self.bench_hooks(model, prompt) {
             return Ok(answer);
@@ -134,10 +157,16 @@ impl ProviderClient {
             .with_min_delay(Duration::from_millis(self.options.retry_initial_ms))
             .with_max_times(self.options.max_attempts.saturating_sub(1))
             .with_jitter();
-        (|| self.call_once(provider, model, prompt))
+        (|| self.call_once(provider, model, context, prompt))
             .retry(backoff)
             .when(CallError::is_retryable)
             .await
+    }
+
+    /// The options it was built with (the notebook and embedding calls of RAG reach the same
+    /// base URL with the same timeouts and retries).
+    pub fn options(&self) -> &ProviderOptions {
+        &self.options
     }
 
     /// The benchmark and test hooks: the no-op answer, the panicking call.
@@ -158,11 +187,17 @@ impl ProviderClient {
         &self,
         provider: &str,
         model: &str,
+        context: Option<&str>,
         prompt: &str,
     ) -> Result<Answer, CallError> {
         let started = Instant::now();
         let url = format!("{}/{provider}/v1/chat/completions", self.options.base_url);
-        let body = json!({"model": model, "messages": [{"role": "user", "content": prompt}]});
+        let user = json!({"role": "user", "content": prompt});
+        let messages = match context {
+            Some(context) => json!([{"role": "system", "content": context}, user]),
+            None => json!([user]),
+        };
+        let body = json!({"model": model, "messages": messages});
         let result = self.http.post(&url).json(&body).send().await;
         let outcome = match result {
             Err(e) => Err(CallError::Transport {

@@ -2,8 +2,10 @@
 //! executor of the ladder. `ladder.rs` decides what to do next (a pure function of what was
 //! answered so far); this file does it — asks the rate limiter (Redis GCRA), the cache and the
 //! monthly budget, calls providers (`calls.rs`: through the company's cloud project or a spare,
-//! within its daily quota, behind the circuit breakers) — and records the answers. Also the
-//! ladder's and the cost limits' options.
+//! within its daily quota, behind the circuit breakers) — and records the answers. A job
+//! question is routed by its job's state (`routing.rs`) before its first reservation: when RAG
+//! answers it first, the chain runs without its notebook steps. Also the ladder's and the cost
+//! limits' options.
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use crate::ladder::{decide, Action, Facts, Policy, Rate, Verdict};
 use crate::outcome;
 use crate::provider::ProviderClient;
 use crate::reservation::ReservationGuard;
+use crate::routing::{self, JobAnswering, Route};
 
 /// The ladder's knobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +107,9 @@ pub(crate) struct Services {
     pub ladder: LadderOptions,
     /// Breaker transitions, published by the session in its next transaction.
     pub transitions: UnboundedSender<Transition>,
+    /// Routing of job questions by the job's state; `None`: no shard databases configured,
+    /// every step answers from the prompt alone.
+    pub answering: Option<JobAnswering>,
 }
 
 /// What the answers so far hold that the outcome is made of.
@@ -130,8 +136,24 @@ pub(crate) async fn serve(
     let policy = Policy::new(limit, ladder.max_queue_wait_ms, ladder.degrade_fraction);
     let mut facts = Facts::default();
     let mut held = Held::default();
+    // What the steps answer from, read (for a job question, from its company's shard) just
+    // before the first reservation or call, so a request the ladder ends first costs no read.
+    let mut route: Option<Route> = None;
+    // The chain without its notebook steps, when RAG answers first.
+    let mut rag_chain: Option<Chain> = None;
     loop {
-        match decide(&facts, chain, &policy) {
+        let chain = rag_chain.as_ref().unwrap_or(chain);
+        let action = decide(&facts, chain, &policy);
+        if route.is_none() && matches!(action, Action::Reserve(_) | Action::Call { .. }) {
+            let answering = services.answering.as_ref();
+            let routed = routing::resolve(answering, submitted, tenant).await;
+            if routed.rag_first() {
+                rag_chain = routing::without_notebook_steps(chain);
+            }
+            route = Some(routed);
+            continue;
+        }
+        match action {
             Action::CheckRate => facts.rate = Some(check_rate(services, submitted, limit).await),
             Action::Wait { ms } => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -156,7 +178,8 @@ pub(crate) async fn serve(
                 }
             },
             Action::Call { step, degraded } => {
-                match call(services, step, submitted, tenant, degraded).await {
+                let route = route.as_ref().unwrap_or(&Route::Prompt);
+                match call(services, step, submitted, tenant, degraded, route).await {
                     Ok(events) => {
                         held.answer = events;
                         facts.answered = true;

@@ -25,6 +25,7 @@ use crate::directory::{Directory, Standing, Tenant};
 use crate::intake::validate;
 use crate::outcome;
 use crate::provider::ProviderClient;
+use crate::routing::JobAnswering;
 use crate::serve::{serve, Limiters, Services};
 use crate::{EngineConfig, Error, Unprovisioned};
 
@@ -40,6 +41,7 @@ pub async fn run(config: EngineConfig, shutdown: impl Future<Output = ()>) -> Re
             cloud_project: config.default_cloud_project.clone(),
             isolation: trestle_events::IsolationLevel::Shared,
             standing: Standing::Unknown,
+            shard: None,
         },
         config.price_book.clone(),
     );
@@ -170,6 +172,7 @@ async fn services(
         _ => None,
     };
     Ok(Services {
+        answering: job_answering(config)?,
         client: ProviderClient::new(config.provider.clone()),
         directory: directory.clone(),
         chains: config.chains.clone(),
@@ -182,4 +185,34 @@ async fn services(
         ladder: config.ladder.clone(),
         transitions,
     })
+}
+
+/// What routing job questions needs, when shard databases are configured: a pool per shard
+/// (connected on first use) and the notebook service at the providers' base URL, with their
+/// timeout and retries.
+fn job_answering(config: &EngineConfig) -> Result<Option<JobAnswering>, Error> {
+    if config.shards.is_empty() {
+        return Ok(None);
+    }
+    let shards = (config.shards.iter().enumerate())
+        .map(|(shard, options)| {
+            trestle_store::connect_lazy(options).map_err(|source| Error::Shard { shard, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let provider = &config.provider;
+    let service = trestle_notebooks::ServiceOptions {
+        base_url: provider.base_url.clone(),
+        timeout_ms: provider.timeout_ms,
+        max_attempts: provider.max_attempts,
+        retry_initial_ms: provider.retry_initial_ms,
+        embedding_provider: config.rag.embedding_provider.clone(),
+        embedding_model: config.rag.embedding_model.clone(),
+    };
+    let service =
+        trestle_notebooks::client::NotebookService::new(service).map_err(Error::NotebookService)?;
+    Ok(Some(JobAnswering {
+        shards,
+        service,
+        rag: config.rag.clone(),
+    }))
 }

@@ -177,6 +177,20 @@ avro_enum! {
 }
 
 avro_enum! {
+    /// What an AI request's answer was made from (`AiRequestCompleted.answer_path`).
+    AnswerPath {
+        /// The prompt alone, to a chat model: no notebook involved.
+        Chat = "chat",
+        /// The job's own (hot) notebook.
+        JobNotebook = "job_notebook",
+        /// The warm-pool notebook holding the job's sources, filtered to them.
+        WarmNotebook = "warm_notebook",
+        /// The job's nearest document chunks (pgvector) as context of a chat model.
+        Rag = "rag",
+    }
+}
+
+avro_enum! {
     /// Billing meter.
     Meter {
         /// NotebookLM queries.

@@ -1,7 +1,8 @@
 //! HTTP client of the notebook service (a NotebookLM-style API per cloud project, and an
-//! OpenAI-compatible embeddings endpoint): every call is idempotent by an id we choose, so a
-//! redone step repeats calls safely. Transient failures are retried here with backoff, briefly;
-//! what outlasts that is the caller's to retry durably (a timer).
+//! OpenAI-compatible embeddings endpoint): every call that changes something is idempotent by
+//! an id we choose, so a redone step repeats calls safely. The engine uses it too, to query a
+//! job's notebook and to embed a question for RAG. Transient failures are retried here with
+//! backoff, briefly; what outlasts that is the caller's to retry durably (a timer).
 
 use std::time::Duration;
 
@@ -83,6 +84,34 @@ impl CallError {
 pub struct NotebookState {
     /// `creating` or `ready`.
     pub state: String,
+}
+
+/// One sentence of a notebook's answer and the source it came from (a source's id is the
+/// document's id).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Citation {
+    pub source_id: String,
+    pub sentence: String,
+}
+
+/// A notebook's answer to a question.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct QueryAnswer {
+    pub answer: String,
+    /// The sentences the answer used, best first; empty when nothing matched.
+    #[serde(default)]
+    pub citations: Vec<Citation>,
+    #[serde(default)]
+    pub usage: QueryUsage,
+}
+
+/// Tokens (or the provider's units) a query took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct QueryUsage {
+    #[serde(default)]
+    pub prompt_tokens: i64,
+    #[serde(default)]
+    pub completion_tokens: i64,
 }
 
 /// One embedded text.
@@ -238,6 +267,34 @@ impl NotebookService {
                 Ok(_) | Err(CallError::NotFound { .. }) => Ok(()),
                 Err(e) => Err(e),
             }
+        })
+        .await
+    }
+
+    /// Asks the notebook `question`, answered only from the sources `source_ids` when given
+    /// (a warm pool's notebook holds several jobs' sources; an empty filter is refused, so
+    /// the caller decides what a job without sources gets). Each call is a query the
+    /// provider counts; retried only while the service is unavailable.
+    pub async fn query(
+        &self,
+        project: &str,
+        notebook: &str,
+        question: &str,
+        source_ids: Option<&[String]>,
+    ) -> Result<QueryAnswer, CallError> {
+        let url = format!("{}/query", self.notebook_url(project, notebook));
+        let mut body = json!({"question": question});
+        if let Some(ids) = source_ids {
+            body["source_ids"] = json!(ids);
+        }
+        let what = format!("querying notebook {notebook} in {project}");
+        self.retry(|| async {
+            let response = self.http.post(&url).json(&body).send().await;
+            let response = check(response, &what, project, notebook).await?;
+            response
+                .json::<QueryAnswer>()
+                .await
+                .map_err(|e| unreadable(&what, e))
         })
         .await
     }

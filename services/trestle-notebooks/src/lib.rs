@@ -9,6 +9,10 @@
 //! (`ledger`) and the notebook capacity ledger in the control database (`placement`); every
 //! external call is idempotent by an id we choose, so a step redone after a crash adds no
 //! second notebook and no second source. See docs/notebooks.md.
+//!
+//! The engine answers questions about a job from this state: `questions` reads what a question
+//! goes to (the job's notebook, its synced sources, its nearest chunks) and `client` queries a
+//! notebook and embeds the question.
 
 mod chunk;
 pub mod client;
@@ -16,6 +20,7 @@ mod error;
 pub mod ledger;
 pub mod placement;
 mod pools;
+pub mod questions;
 mod steps;
 mod tiers;
 mod workflow;

@@ -156,20 +156,32 @@ pub(crate) async fn choose(
     Ok(Choice::New(warm_pool_id(company, pools + 1)))
 }
 
-/// Records the new pool `id` placed in `project` and puts the job in it; `false` if another
-/// job filled it meanwhile (choose again).
-#[allow(clippy::too_many_arguments)]
+/// A new warm pool to record: its id, the project it was placed in, and the first job's share.
+#[derive(Clone, Copy)]
+pub(crate) struct Opening<'a> {
+    pub id: &'a str,
+    pub project: &'a str,
+    pub documents: i32,
+    pub max_jobs: i32,
+    pub max_sources: i32,
+}
+
+/// Records the new pool placed in its project and puts the job in it; `false` if another job
+/// filled it meanwhile (choose again).
 pub(crate) async fn open(
     pool: &PgPool,
     company: Uuid,
     job_id: &str,
-    id: &str,
-    project: &str,
-    documents: i32,
-    max_jobs: i32,
-    max_sources: i32,
+    opening: &Opening<'_>,
     by: Uuid,
 ) -> Result<bool, Error> {
+    let Opening {
+        id,
+        project,
+        documents,
+        max_jobs,
+        max_sources,
+    } = *opening;
     let err = |step| pg(company, step);
     let mut tx = begin(pool, company).await?;
     lock_pools(&mut tx, company).await?;

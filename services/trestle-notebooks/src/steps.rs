@@ -297,49 +297,10 @@ impl Steps {
             .expect("a stored document's job is stored");
         let started = Instant::now();
         let mut events = Vec::new();
-        let attempt: Result<Option<String>, Error> = async {
-            let (notebook, created) = self.ensure_own_notebook(company, &job, &e.meta).await?;
-            events.extend(created);
-            let target = match (job.tier.as_str(), notebook) {
-                ("hot" | "recreating", Some(notebook)) => Some(notebook),
-                ("hot" | "recreating", None) => {
-                    return Err(Error::Service(CallError::NotReady {
-                        notebook: job.notebook_id.clone().unwrap_or_default(),
-                        message: "the job's notebook is still being created".into(),
-                    }))
-                }
-                // Cold (or not yet back): RAG answers from the embeddings alone.
-                _ => None,
-            };
-            if let Some(notebook) = &target {
-                let text = document.pages.join("\n\n");
-                self.service
-                    .put_source(
-                        &notebook.cloud_project_id,
-                        &notebook.notebook_id,
-                        &document.document_id,
-                        &document.title,
-                        &text,
-                    )
-                    .await?;
-            }
-            let chunks = crate::chunk::chunks(&document.pages, self.sync.chunk_max_chars);
-            if !chunks.is_empty() {
-                let embeddings = self.service.embed(&chunks).await?;
-                ledger::store_embeddings(
-                    company.shard,
-                    company_id,
-                    &document.job_id,
-                    &document.document_id,
-                    &chunks,
-                    &embeddings.vectors,
-                )
-                .await?;
-            }
-            Ok(target.map(|n| n.notebook_id))
-        }
-        .await;
-        let notebook_id = match attempt {
+        let attempt = self
+            .sync_into(company, &job, &document, &e.meta, &mut events)
+            .await;
+        let error = match attempt {
             Ok(notebook) => {
                 let notebook_id = notebook.unwrap_or_default();
                 ledger::set_sync_state(
@@ -368,11 +329,80 @@ impl Steps {
                 return Ok(events);
             }
             // The notebook service failed: the document's attempt failed.
-            Err(Error::Service(error)) => (error, job.notebook_id.clone().unwrap_or_default()),
+            Err(Error::Service(error)) => error,
             // Anything else (a database): the step is tried again.
             Err(error) => return Err(error),
         };
-        let (error, notebook_id) = notebook_id;
+        let notebook_id = job.notebook_id.clone().unwrap_or_default();
+        events.extend(
+            self.sync_failed(company, &document, e, error, notebook_id)
+                .await?,
+        );
+        Ok(events)
+    }
+
+    /// The calls of one sync: the job's notebook ensured, the document added as a source (hot
+    /// or re-created jobs), its chunks embedded; the notebook it is a source of.
+    async fn sync_into(
+        &self,
+        company: &Company<'_>,
+        job: &Job,
+        document: &ledger::Document,
+        cause: &Meta,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<String>, Error> {
+        let (notebook, created) = self.ensure_own_notebook(company, job, cause).await?;
+        events.extend(created);
+        let target = match (job.tier.as_str(), notebook) {
+            ("hot" | "recreating", Some(notebook)) => Some(notebook),
+            ("hot" | "recreating", None) => {
+                return Err(Error::Service(CallError::NotReady {
+                    notebook: job.notebook_id.clone().unwrap_or_default(),
+                    message: "the job's notebook is still being created".into(),
+                }))
+            }
+            // Warm or cold: RAG answers from the embeddings alone.
+            _ => None,
+        };
+        if let Some(notebook) = &target {
+            let text = document.pages.join("\n\n");
+            self.service
+                .put_source(
+                    &notebook.cloud_project_id,
+                    &notebook.notebook_id,
+                    &document.document_id,
+                    &document.title,
+                    &text,
+                )
+                .await?;
+        }
+        let chunks = crate::chunk::chunks(&document.pages, self.sync.chunk_max_chars);
+        if !chunks.is_empty() {
+            let embeddings = self.service.embed(&chunks).await?;
+            ledger::store_embeddings(
+                company.shard,
+                company.home.company,
+                &document.job_id,
+                &document.document_id,
+                &chunks,
+                &embeddings.vectors,
+            )
+            .await?;
+        }
+        Ok(target.map(|n| n.notebook_id))
+    }
+
+    /// A failed attempt: recorded, `DocumentSyncFailed`, and while another may succeed the
+    /// timer of the next attempt.
+    async fn sync_failed(
+        &self,
+        company: &Company<'_>,
+        document: &ledger::Document,
+        e: &DocumentSyncRequested,
+        error: CallError,
+        notebook_id: String,
+    ) -> Result<Vec<Event>, Error> {
+        let company_id = company.home.company;
         let reason = error.to_string();
         let retry = error.is_transient() && e.attempt < self.sync.max_attempts;
         let state = if retry {
@@ -386,7 +416,7 @@ impl Steps {
             &document.document_id,
             e.attempt,
             state,
-            me,
+            e.meta.event_id,
         )
         .await?;
         let reason = if error.is_transient() && !retry {
@@ -402,7 +432,7 @@ impl Steps {
             retry,
             %reason
         );
-        events.push(Event::DocumentSyncFailed(DocumentSyncFailed {
+        let mut events = vec![Event::DocumentSyncFailed(DocumentSyncFailed {
             meta: Meta::caused_by(&e.meta),
             document_id: document.document_id.clone(),
             job_id: document.job_id.clone(),
@@ -410,7 +440,7 @@ impl Steps {
             attempt: e.attempt,
             reason,
             retryable: retry,
-        }));
+        })];
         if retry {
             let next = Event::DocumentSyncRequested(DocumentSyncRequested {
                 meta: Meta::caused_by(&e.meta),

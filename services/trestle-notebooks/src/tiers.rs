@@ -240,39 +240,7 @@ impl Steps {
             );
             return self.to_cold(company, job, &e.meta).await;
         }
-        let (max_jobs, max_sources) = (
-            self.tiers.warm_pool_max_jobs,
-            self.tiers.warm_pool_max_sources,
-        );
-        let pool = loop {
-            match pools::choose(
-                company.shard,
-                company_id,
-                &job.job_id,
-                count,
-                max_jobs,
-                max_sources,
-            )
-            .await?
-            {
-                Choice::In(pool) => break pool,
-                Choice::New(id) => {
-                    let project = placement::place(&self.control, &id, &company.home, &[]).await?;
-                    pools::open(
-                        company.shard,
-                        company_id,
-                        &job.job_id,
-                        &id,
-                        &project,
-                        count,
-                        max_jobs,
-                        max_sources,
-                        me,
-                    )
-                    .await?;
-                }
-            }
-        };
+        let pool = self.warm_pool_for(company, job, count, me).await?;
         let mut events = Vec::new();
         let title = format!("Warm pool {}", pool.notebook_id);
         let Some(pool) = self
@@ -305,14 +273,10 @@ impl Steps {
         }
         for document in &documents {
             let text = document.pages.join("\n\n");
+            let (project, id) = (&pool.cloud_project_id, &pool.notebook_id);
+            let (source, title) = (&document.document_id, &document.title);
             self.service
-                .put_source(
-                    &pool.cloud_project_id,
-                    &pool.notebook_id,
-                    &document.document_id,
-                    &document.title,
-                    &text,
-                )
+                .put_source(project, id, source, title, &text)
                 .await?;
         }
         pools::set_tier(
@@ -340,6 +304,47 @@ impl Steps {
                 .await?,
         );
         Ok(events)
+    }
+
+    /// The warm pool the job goes to: chosen before, an open one with room, or a new one placed
+    /// like any notebook.
+    async fn warm_pool_for(
+        &self,
+        company: &Company<'_>,
+        job: &Job,
+        count: i32,
+        me: uuid::Uuid,
+    ) -> Result<ledger::Notebook, Error> {
+        let company_id = company.home.company;
+        let (max_jobs, max_sources) = (
+            self.tiers.warm_pool_max_jobs,
+            self.tiers.warm_pool_max_sources,
+        );
+        loop {
+            let choice = pools::choose(
+                company.shard,
+                company_id,
+                &job.job_id,
+                count,
+                max_jobs,
+                max_sources,
+            )
+            .await?;
+            match choice {
+                Choice::In(pool) => return Ok(pool),
+                Choice::New(id) => {
+                    let project = placement::place(&self.control, &id, &company.home, &[]).await?;
+                    let opening = pools::Opening {
+                        id: &id,
+                        project: &project,
+                        documents: count,
+                        max_jobs,
+                        max_sources,
+                    };
+                    pools::open(company.shard, company_id, &job.job_id, &opening, me).await?;
+                }
+            }
+        }
     }
 
     /// → cold: the job's notebook goes (its own, or its place in a warm pool; a pool whose

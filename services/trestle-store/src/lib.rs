@@ -99,9 +99,10 @@ pub async fn connect(options: &PostgresOptions) -> Result<PgPool, Error> {
         })
 }
 
-/// The application pool, connecting on first use: a service whose main work does not need the
-/// database (ingest reads shards only for `GET /v1/jobs/{job_id}/documents`) starts and serves
-/// while Postgres is down, and a query then fails with the connection error.
+/// The application pool, connecting on first use: a service that needs a database only for
+/// some of its work (ingest's `GET /v1/jobs/{job_id}/documents`, the engine reading a job's
+/// notebook) starts, and serves the rest, while that database is down; a query then fails with
+/// the connection error. Fails only on a URL that cannot be parsed.
 pub fn connect_lazy(options: &PostgresOptions) -> Result<PgPool, Error> {
     PgPoolOptions::new()
         .max_connections(options.max_connections)

@@ -11,6 +11,9 @@ pub const REQUESTS_UNPROVISIONED_TOTAL: &str = "trestle_engine_requests_unprovis
 /// Provider calls the engine made from another cloud project than the company's own, by
 /// `reason` (`maintenance` | `circuit_open` | `quota_exhausted`).
 pub const REQUESTS_REROUTED_TOTAL: &str = "trestle_engine_requests_rerouted_total";
+/// Answers the engine completed, labelled `path` (`chat` | `job_notebook` | `warm_notebook` |
+/// `rag`): what each answer was made from (`AiRequestCompleted.answer_path`).
+pub const ANSWERS_TOTAL: &str = "trestle_engine_answers_total";
 /// Daily provider quota decisions, labelled `provider` (a configured quota's provider) and
 /// `outcome` (`granted` | `exhausted` | `unchecked`: Redis did not answer, the call went ahead).
 pub const QUOTA_DECISIONS_TOTAL: &str = "trestle_quota_decisions_total";

@@ -25,6 +25,11 @@ pub fn request_rerouted(reason: &'static str) {
     metrics::counter!(names::REQUESTS_REROUTED_TOTAL, "reason" => reason).increment(1);
 }
 
+/// The engine completed an answer made from `path`.
+pub fn answer(path: &'static str) {
+    metrics::counter!(names::ANSWERS_TOTAL, "path" => path).increment(1);
+}
+
 /// A daily provider quota was asked for one call.
 pub fn quota_decision(provider: &str, outcome: &'static str) {
     metrics::counter!(names::QUOTA_DECISIONS_TOTAL, "provider" => provider.to_string(), "outcome" => outcome)

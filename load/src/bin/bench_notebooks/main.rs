@@ -126,8 +126,53 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
-    // 1. The baseline: the same calls and inserts, made directly, a job at a time per company.
-    let raw = corpus(&args, 1);
+    let raw_secs = direct(&args, &service, &shard_pool).await?;
+    let (wf, wf_secs) = workflow(&args, &topics, &control, &shard, &shard_pool, &sim_url).await?;
+    let total = wf.documents.len();
+    let (ours, plain) = retrieval(&args, &wf, &service, &shard_pool).await?;
+    let pct = |v: &[Duration], p: f64| {
+        v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
+    };
+
+    println!(
+        "## Notebooks benchmark: {total} documents ({} jobs of {} companies, {} sentences each)\n",
+        wf.jobs.len(),
+        args.companies,
+        args.sentences
+    );
+    for (k, v) in &env.0 {
+        println!("- {k}: {v}");
+    }
+    println!("\n| measure | workflow | direct | ratio |\n|---|---|---|---|");
+    let (wf_rate, raw_rate) = (total as f64 / wf_secs, total as f64 / raw_secs);
+    println!(
+        "| documents synced per second | {wf_rate:.0} | {raw_rate:.0} | {:.2} |",
+        wf_rate / raw_rate
+    );
+    println!("\n| RAG retrieval, ms ({} queries, k = {}) | retrieval (embed + nearest as the tenant) | raw pgvector query, same vector | ratio |\n|---|---|---|---|", args.queries, args.k);
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            pct(&ours, p),
+            pct(&plain, p),
+            pct(&ours, p) / pct(&plain, p)
+        );
+    }
+    drop(shard_pool);
+    topics.delete().await;
+    control.drop_db().await;
+    shard.drop_db().await;
+    Ok(())
+}
+
+/// The baseline: the same calls and inserts, made directly, a job at a time per company;
+/// seconds it took.
+async fn direct(
+    args: &Args,
+    service: &NotebookService,
+    shard_pool: &PgPool,
+) -> anyhow::Result<f64> {
+    let raw = corpus(args, 1);
     let started = Instant::now();
     let per_job = raw.jobs.iter().map(|(company, job)| {
         let docs: Vec<_> = raw
@@ -173,15 +218,74 @@ async fn main() -> anyhow::Result<()> {
         r?;
     }
     let raw_secs = started.elapsed().as_secs_f64();
-    let total = raw.documents.len();
 
-    // 2. The workflow: the same number of documents, uploaded as events.
+    Ok(raw_secs)
+}
+
+/// The workflow on the same number of documents, uploaded as events: its corpus and the
+/// seconds until every document was synced.
+async fn workflow(
+    args: &Args,
+    topics: &TestTopics,
+    control: &TestDb,
+    shard: &TestDb,
+    shard_pool: &PgPool,
+    sim_url: &str,
+) -> anyhow::Result<(Corpus, f64)> {
     let producer = EventProducer::new(&topics.options)?;
-    let wf = corpus(&args, 2);
+    let wf = corpus(args, 2);
     let mut companies: Vec<Uuid> = wf.jobs.iter().map(|(c, _)| *c).collect();
     companies.dedup();
+    provision(topics, control, &producer, &companies).await?;
+    let uploads = uploads(&wf);
+    producer.publish_all(&uploads).await?;
+    let config = NotebooksConfig {
+        kafka: topics.options.clone(),
+        group_id: topics.group("notebooks"),
+        control: control.options.clone(),
+        shards: vec![shard.options.clone()],
+        service: ServiceOptions {
+            base_url: sim_url.to_owned(),
+            ..Default::default()
+        },
+        ..NotebooksConfig::default()
+    };
+    let started = Instant::now();
+    tokio::spawn(async move { trestle_notebooks::run(config, std::future::pending()).await });
+    let total = wf.documents.len();
+    let deadline = started + Duration::from_secs(args.timeout_secs);
+    let mut last = Instant::now();
+    loop {
+        let synced = synced(shard_pool, &companies).await?;
+        if synced >= total as i64 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {synced} of {total} documents synced in {} s",
+            args.timeout_secs
+        );
+        if last.elapsed() > Duration::from_secs(5) {
+            eprintln!("    {synced}/{total} documents synced");
+            last = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wf_secs = started.elapsed().as_secs_f64();
+
+    Ok((wf, wf_secs))
+}
+
+/// Registers and provisions the companies on shard 0 and runs the routing projection until it
+/// knows them all.
+async fn provision(
+    topics: &TestTopics,
+    control: &TestDb,
+    producer: &EventProducer,
+    companies: &[Uuid],
+) -> anyhow::Result<()> {
     let mut setup = Vec::new();
-    for company in &companies {
+    for company in companies {
         let registered = CompanyRegistered {
             meta: Meta::root(*company),
             name: format!("Bench {company}"),
@@ -219,6 +323,12 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(control_pool);
+    Ok(())
+}
+
+/// The corpus as events: each job's creation, then its documents.
+fn uploads(wf: &Corpus) -> Vec<Event> {
     let mut uploads: Vec<Event> = wf
         .jobs
         .iter()
@@ -247,41 +357,17 @@ async fn main() -> anyhow::Result<()> {
             pages: pages.clone(),
         }));
     }
-    producer.publish_all(&uploads).await?;
-    let config = NotebooksConfig {
-        kafka: topics.options.clone(),
-        group_id: topics.group("notebooks"),
-        control: control.options.clone(),
-        shards: vec![shard.options.clone()],
-        service: ServiceOptions {
-            base_url: sim_url.clone(),
-            ..Default::default()
-        },
-        ..NotebooksConfig::default()
-    };
-    let started = Instant::now();
-    tokio::spawn(async move { trestle_notebooks::run(config, std::future::pending()).await });
-    let deadline = started + Duration::from_secs(args.timeout_secs);
-    let mut last = Instant::now();
-    loop {
-        let synced = synced(&shard_pool, &companies).await?;
-        if synced >= total as i64 {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {synced} of {total} documents synced in {} s",
-            args.timeout_secs
-        );
-        if last.elapsed() > Duration::from_secs(5) {
-            eprintln!("    {synced}/{total} documents synced");
-            last = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let wf_secs = started.elapsed().as_secs_f64();
+    uploads
+}
 
-    // 3. RAG retrieval against a raw pgvector query of the same vectors.
+/// RAG retrieval (embed + nearest as the tenant) and the raw pgvector query of the same vector,
+/// timed per query, sorted.
+async fn retrieval(
+    args: &Args,
+    wf: &Corpus,
+    service: &NotebookService,
+    shard_pool: &PgPool,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let mut rng = fastrand::Rng::with_seed(3);
     let mut ours = Vec::with_capacity(args.queries);
     let mut plain = Vec::with_capacity(args.queries);
@@ -295,58 +381,24 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let embedded = service.embed(std::slice::from_ref(&question)).await?;
         let literal = ledger::vector_literal(&embedded.vectors[0]);
-        let found = nearest(&shard_pool, *company, job, &literal, args.k).await?;
+        let found = nearest(shard_pool, *company, job, &literal, args.k).await?;
         ours.push(t.elapsed());
         anyhow::ensure!(!found.is_empty(), "a retrieval found no chunk");
         let t = Instant::now();
-        nearest(&shard_pool, *company, job, &literal, args.k).await?;
+        nearest(shard_pool, *company, job, &literal, args.k).await?;
         plain.push(t.elapsed());
     }
     ours.sort();
     plain.sort();
-    let pct = |v: &[Duration], p: f64| {
-        v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
-    };
 
-    println!(
-        "## Notebooks benchmark: {total} documents ({} jobs of {} companies, {} sentences each)\n",
-        wf.jobs.len(),
-        args.companies,
-        args.sentences
-    );
-    for (k, v) in &env.0 {
-        println!("- {k}: {v}");
-    }
-    println!("\n| measure | workflow | direct | ratio |\n|---|---|---|---|");
-    let (wf_rate, raw_rate) = (total as f64 / wf_secs, total as f64 / raw_secs);
-    println!(
-        "| documents synced per second | {wf_rate:.0} | {raw_rate:.0} | {:.2} |",
-        wf_rate / raw_rate
-    );
-    println!("\n| RAG retrieval, ms ({} queries, k = {}) | retrieval (embed + nearest as the tenant) | raw pgvector query, same vector | ratio |\n|---|---|---|---|", args.queries, args.k);
-    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
-        println!(
-            "| {name} | {:.2} | {:.2} | {:.2} |",
-            pct(&ours, p),
-            pct(&plain, p),
-            pct(&ours, p) / pct(&plain, p)
-        );
-    }
-    drop(shard_pool);
-    drop(control_pool);
-    topics.delete().await;
-    control.drop_db().await;
-    shard.drop_db().await;
-    Ok(())
+    Ok((ours, plain))
 }
 
 async fn routed(control: &PgPool) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM tenant_routing WHERE database_shard IS NOT NULL")
-            .fetch_one(control)
-            .await
-            .context("reading tenant_routing")?,
-    )
+    sqlx::query_scalar("SELECT count(*) FROM tenant_routing WHERE database_shard IS NOT NULL")
+        .fetch_one(control)
+        .await
+        .context("reading tenant_routing")
 }
 
 async fn synced(shard: &PgPool, companies: &[Uuid]) -> anyhow::Result<i64> {

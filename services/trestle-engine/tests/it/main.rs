@@ -4,6 +4,7 @@ mod breakers;
 mod fairness;
 mod federation;
 mod ladder;
+mod notebook_routing;
 mod onboarded;
 mod panic;
 mod pricing;
@@ -71,6 +72,9 @@ async fn serves_each_request_once_with_its_outcome_and_priced_usage() {
         let Event::AiRequestCompleted(done) = event else {
             panic!("expected completions, got {}", event.name())
         };
+        // No shard databases configured: a notebook question is not routed to a notebook.
+        assert_eq!(done.answer_path, trestle_events::AnswerPath::Chat);
+        assert!(done.cited_document_ids.is_empty());
         let submitted = by_id[&done.request_id].meta();
         assert_eq!(done.meta.company_id, submitted.company_id);
         assert_eq!(done.meta.causation_id, submitted.event_id);

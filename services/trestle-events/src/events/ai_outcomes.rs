@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::enums::{RerouteReason, ThrottleReason};
+use crate::enums::{AnswerPath, RerouteReason, ThrottleReason};
 
 record! {
     /// A provider answered.
@@ -29,6 +29,11 @@ record! {
         pub output_tokens: i64,
         /// Our cost, millionths of a USD.
         pub cost_micro_usd: i64,
+        /// What the answer was made from. Added in schema v2 (`Unknown` in v1 data).
+        pub answer_path: AnswerPath,
+        /// The job's documents the answer cites, each once, in order of first citation.
+        /// Added in schema v2.
+        pub cited_document_ids: Vec<String>,
     }
 }
 

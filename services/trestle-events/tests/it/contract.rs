@@ -117,6 +117,7 @@ fn rust_enums() -> Vec<(&'static str, Vec<&'static str>)> {
             "AiRequestKind",
             symbols(AiRequestKind::ALL, AiRequestKind::as_str),
         ),
+        ("AnswerPath", symbols(AnswerPath::ALL, AnswerPath::as_str)),
         (
             "ThrottleReason",
             symbols(ThrottleReason::ALL, ThrottleReason::as_str),

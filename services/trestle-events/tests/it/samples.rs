@@ -81,6 +81,8 @@ pub(crate) fn full() -> Vec<Event> {
             input_tokens: 1_234,
             output_tokens: 56,
             cost_micro_usd: 1_850,
+            answer_path: AnswerPath::JobNotebook,
+            cited_document_ids: vec!["doc-a-201".into(), "doc-a-202".into()],
         }
         .into(),
         AiRequestFailed {
@@ -396,6 +398,8 @@ pub(crate) fn sparse() -> Vec<Event> {
             input_tokens: 0,
             output_tokens: i64::MIN,
             cost_micro_usd: -1,
+            answer_path: AnswerPath::Chat,
+            cited_document_ids: vec![],
         }
         .into(),
         AiRequestFailed {
@@ -512,6 +516,38 @@ pub(crate) fn sparse() -> Vec<Event> {
             subject: COMPANY.to_string(),
             value: f64::MAX,
             threshold: -0.0,
+        }
+        .into(),
+        AiRequestCompleted {
+            meta: meta(160),
+            request_id: uuid(79),
+            provider: "gemini".into(),
+            model: "gemini-pro-rag".into(),
+            cloud_project_id: Some("us-1".into()),
+            latency_ms: 0,
+            degraded: true,
+            answer: "Pour on Tuesday.".into(),
+            input_tokens: 300,
+            output_tokens: 12,
+            cost_micro_usd: 2_500,
+            answer_path: AnswerPath::Rag,
+            cited_document_ids: vec!["rfi-17".into()],
+        }
+        .into(),
+        AiRequestCompleted {
+            meta: meta(161),
+            request_id: uuid(80),
+            provider: "notebooklm".into(),
+            model: "notebooklm".into(),
+            cloud_project_id: Some("eu-2".into()),
+            latency_ms: 1,
+            degraded: false,
+            answer: "x".into(),
+            input_tokens: 1,
+            output_tokens: 1,
+            cost_micro_usd: 0,
+            answer_path: AnswerPath::WarmNotebook,
+            cited_document_ids: vec!["a".into(), "b".into(), "c".into()],
         }
         .into(),
     ]

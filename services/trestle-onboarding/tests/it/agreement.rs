@@ -51,6 +51,7 @@ async fn directory(
         cloud_project: "shared-0".into(),
         isolation: trestle_events::IsolationLevel::Shared,
         standing: trestle_engine::Standing::Unknown,
+        shard: None,
     };
     let directory = trestle_engine::Directory::new(default, trestle_engine::PriceBook::default());
     let guard = directory
@@ -161,9 +162,8 @@ async fn routing_pool_directory_and_shard_records_agree_on_where_each_company_li
         assert_eq!(placed, logged, "{company}: the placement ledger agrees");
         assert_eq!(in_pool, logged.2, "{company}: its project is of its region");
         assert_eq!(
-            known,
-            (logged.1.clone(), logged.2.clone()),
-            "{company}: the engine's directory agrees (project, region)"
+            known, logged,
+            "{company}: the engine's directory agrees (shard, project, region)"
         );
         assert_eq!(record, logged, "{company}: its shard's record agrees");
         assert_eq!(elsewhere, None, "{company}: no record in the other shard");
@@ -234,15 +234,20 @@ async fn pool_region(
     p.region.expect("a project of the pool has a region")
 }
 
-/// The engine directory's (project, region), once it has read the provisioning.
-async fn known(directory: &trestle_engine::Directory, company: Uuid) -> (String, String) {
+/// The engine directory's (shard, project, region), once it has read the provisioning.
+async fn known(directory: &trestle_engine::Directory, company: Uuid) -> Place {
     let tenant = directory.wait_provisioned(&company, WAIT).await;
     assert_eq!(
         tenant.standing,
         trestle_engine::Standing::Provisioned,
         "{company}"
     );
-    (tenant.cloud_project, tenant.region.as_str().to_owned())
+    let shard = tenant.shard.expect("a provisioned company has a shard");
+    (
+        shard,
+        tenant.cloud_project,
+        tenant.region.as_str().to_owned(),
+    )
 }
 
 /// The company record's place in a shard database, once the shard's projector wrote it.

@@ -54,6 +54,8 @@ fn completed(company: Uuid, at: DateTime<Utc>, latency_ms: i64) -> Event {
         input_tokens: 10,
         output_tokens: 10,
         cost_micro_usd: 100,
+        answer_path: trestle_events::AnswerPath::Chat,
+        cited_document_ids: vec![],
     })
 }
 

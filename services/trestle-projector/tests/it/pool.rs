@@ -110,6 +110,8 @@ fn completed(company: Uuid, provider: &str, project: Option<&str>, day: NaiveDat
         input_tokens: 10,
         output_tokens: 10,
         cost_micro_usd: 100,
+        answer_path: trestle_events::AnswerPath::Chat,
+        cited_document_ids: vec![],
     })
 }
 

@@ -72,6 +72,8 @@ fn completed(company: Uuid, occurred_at: DateTime<Utc>) -> Event {
         input_tokens: 120,
         output_tokens: 40,
         cost_micro_usd: 300,
+        answer_path: trestle_events::AnswerPath::Chat,
+        cited_document_ids: vec![],
     })
 }
 
