@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, TopicPartitionList};
 use serde_json::{json, Value};
 use trestle_events::Event;
 use uuid::Uuid;
@@ -246,7 +246,7 @@ impl Tour {
 
     /// Asks a question about the job and prints the outcome's path, citations and answer.
     async fn ask(&self, stage: &str, question: &str) -> anyhow::Result<()> {
-        let from = end_offsets(&self.kafka)?;
+        let from = load::outcomes_end(&self.kafka)?;
         let body = json!({
             "user_id": "tour", "kind": "notebook_query", "prompt": question, "job_id": self.job,
         });
@@ -307,18 +307,4 @@ impl Tour {
             }
         }
     }
-}
-
-fn end_offsets(kafka: &trestle_kafka::KafkaOptions) -> anyhow::Result<TopicPartitionList> {
-    let topic = kafka.topic("ai-outcomes");
-    let consumer: BaseConsumer = kafka
-        .consumer_config("trestle-notebook-tour-watermarks")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) = consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
-        tpl.add_partition_offset(&topic, p.id(), Offset::Offset(high))?;
-    }
-    Ok(tpl)
 }
