@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::api::{body_invalid, log_unavailable, refusal, reject, AppState};
 use crate::jobs::{
     check_id, AddDocument, CompleteJob, CreateJob, DocumentAccepted, Invalid, JobAccepted,
-    JobDocumentsAnswer, ReopenJob,
+    JobCommand, JobDocumentsAnswer, ReopenJob,
 };
 use crate::shards::Located;
 
@@ -95,20 +95,7 @@ pub(crate) async fn complete(
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<CompleteJob>, JsonRejection>,
 ) -> Response {
-    let (job_id, request) = match (job_id(path), body(&state, request)) {
-        (Ok(j), Ok(r)) => (j, r),
-        (Err(invalid), _) | (_, Err(invalid)) => return refuse(invalid),
-    };
-    if let Err(invalid) = request.validate() {
-        return refuse(invalid);
-    }
-    if let Some(refused) = refused(&state, &request.company_id) {
-        return refused;
-    }
-    let answer_id = job_id.clone();
-    let event = request.into_event(job_id);
-    let answer = job_accepted(&event, &answer_id);
-    publish(&state, event, answer).await
+    job_command(&state, path, request).await
 }
 
 /// `POST /v1/jobs/{job_id}/reopen` → `JobReopened`.
@@ -117,20 +104,30 @@ pub(crate) async fn reopen(
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<ReopenJob>, JsonRejection>,
 ) -> Response {
-    let (job_id, request) = match (job_id(path), body(&state, request)) {
+    job_command(&state, path, request).await
+}
+
+/// A route on an existing job: path and body checked, the company provisioned, its event
+/// published.
+async fn job_command<T: JobCommand>(
+    state: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Json<T>, JsonRejection>,
+) -> Response {
+    let (job_id, request) = match (job_id(path), body(state, request)) {
         (Ok(j), Ok(r)) => (j, r),
         (Err(invalid), _) | (_, Err(invalid)) => return refuse(invalid),
     };
     if let Err(invalid) = request.validate() {
         return refuse(invalid);
     }
-    if let Some(refused) = refused(&state, &request.company_id) {
+    if let Some(refused) = refused(state, request.company_id()) {
         return refused;
     }
     let answer_id = job_id.clone();
     let event = request.into_event(job_id);
     let answer = job_accepted(&event, &answer_id);
-    publish(&state, event, answer).await
+    publish(state, event, answer).await
 }
 
 /// `POST /v1/jobs/{job_id}/documents` → `DocumentAdded`, the text in the event.

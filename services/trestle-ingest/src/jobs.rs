@@ -159,6 +159,17 @@ impl CreateJob {
     }
 }
 
+/// A body of a route on an existing job (`…/complete`, `…/reopen`): checked, then turned into
+/// the job's event.
+pub(crate) trait JobCommand {
+    /// The tenant.
+    fn company_id(&self) -> &Uuid;
+    /// Checks what JSON typing cannot; the error names the field.
+    fn validate(&self) -> Result<(), Invalid>;
+    /// The event for `job_id` (checked with [`check_id`]).
+    fn into_event(self, job_id: String) -> Event;
+}
+
 /// `POST /v1/jobs/{job_id}/complete`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,15 +181,17 @@ pub struct CompleteJob {
     pub completed_by: Option<String>,
 }
 
-impl CompleteJob {
-    /// Checks what JSON typing cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), Invalid> {
+impl JobCommand for CompleteJob {
+    fn company_id(&self) -> &Uuid {
+        &self.company_id
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
         check_company(&self.company_id)?;
         check_optional("completed_by", &self.completed_by, MAX_USER_CHARS)
     }
 
-    /// The event recording the completion of `job_id` (checked with [`check_id`]).
-    pub fn into_event(self, job_id: String) -> Event {
+    fn into_event(self, job_id: String) -> Event {
         Event::JobCompleted(JobCompleted {
             meta: Meta::root(self.company_id),
             job_id,
@@ -198,15 +211,17 @@ pub struct ReopenJob {
     pub reason: Option<String>,
 }
 
-impl ReopenJob {
-    /// Checks what JSON typing cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), Invalid> {
+impl JobCommand for ReopenJob {
+    fn company_id(&self) -> &Uuid {
+        &self.company_id
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
         check_company(&self.company_id)?;
         check_optional("reason", &self.reason, MAX_REASON_CHARS)
     }
 
-    /// The event recording the reopening of `job_id` (checked with [`check_id`]).
-    pub fn into_event(self, job_id: String) -> Event {
+    fn into_event(self, job_id: String) -> Event {
         Event::JobReopened(JobReopened {
             meta: Meta::root(self.company_id),
             job_id,
