@@ -187,6 +187,8 @@ avro_enum! {
         WarmNotebook = "warm_notebook",
         /// The job's nearest document chunks (pgvector) as context of a chat model.
         Rag = "rag",
+        /// The company's knowledge-base notebook (a question about no job).
+        KnowledgeBase = "knowledge_base",
     }
 }
 

@@ -82,11 +82,11 @@ macro_rules! events {
 }
 
 events! {
-    Tenants => [CompanyRegistered, TenantProvisioned, TenantMoveStarted, TenantMoved],
+    Tenants => [CompanyRegistered, TenantProvisioned, CompanyReady, TenantMoveStarted, TenantMoved],
     AiRequests => [AiRequestSubmitted],
     AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted],
     Usage => [UsageRecorded],
-    Jobs => [JobCreated, JobCompleted, JobReopened, JobTierDue, DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
+    Jobs => [JobCreated, JobCompleted, JobReopened, JobTierDue, JobNotebookRequested, KnowledgeBaseRequested, DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
     Notebooks => [NotebookCreated, NotebookDemoted, NotebookArchived, NotebookRecreated],
     Providers => [ProviderCircuitOpened, ProviderCircuitHalfOpened, ProviderCircuitClosed],
     Alerts => [AlertRaised, AlertResolved],

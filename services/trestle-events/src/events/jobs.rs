@@ -51,6 +51,27 @@ record! {
 }
 
 record! {
+    /// A notebook of its own was asked for a completed job (`POST /v1/jobs/{id}/notebook`): a
+    /// warm or cold job's notebook is created again, and its demotions start over from here.
+    pub struct JobNotebookRequested {
+        /// Upstream job id.
+        pub job_id: String,
+        /// Requesting user; empty when not given.
+        pub requested_by: String,
+    }
+}
+
+record! {
+    /// A provisioned company's knowledge base is to be set up (AI initialisation): its notebook
+    /// created and seeded with the construction templates. Published by onboarding with
+    /// `TenantProvisioned`.
+    pub struct KnowledgeBaseRequested {
+        /// The knowledge-base notebook's id, chosen by onboarding (`kb_notebook_id`).
+        pub notebook_id: String,
+    }
+}
+
+record! {
     /// A document was uploaded to a job.
     pub struct DocumentAdded {
         /// Upstream document id.

@@ -36,6 +36,19 @@ record! {
 }
 
 record! {
+    /// A provisioned company's AI initialisation is done: its knowledge-base notebook exists at
+    /// the provider and its templates were uploaded to it (their syncs follow).
+    pub struct CompanyReady {
+        /// Knowledge-base notebook id.
+        pub kb_notebook_id: String,
+        /// Cloud project it lives in.
+        pub cloud_project_id: String,
+        /// Templates uploaded to it.
+        pub templates: i32,
+    }
+}
+
+record! {
     /// An operator started moving a company to another database shard (docs/tenancy.md,
     /// "Moving a tenant"); unfinished until the [`TenantMoved`] with the same `move_id`.
     pub struct TenantMoveStarted {

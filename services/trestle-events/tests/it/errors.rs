@@ -11,7 +11,11 @@ fn header(fp: u64) -> Vec<u8> {
 }
 
 fn valid() -> Vec<u8> {
-    encode(&samples::full()[2]).unwrap()
+    let submitted = samples::full()
+        .into_iter()
+        .find(|e| e.name() == "AiRequestSubmitted")
+        .expect("a sample AiRequestSubmitted");
+    encode(&submitted).unwrap()
 }
 
 #[derive(Debug)]

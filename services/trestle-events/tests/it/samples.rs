@@ -57,6 +57,13 @@ pub(crate) fn full() -> Vec<Event> {
             kb_notebook_id: "nb-kb-123".into(),
         }
         .into(),
+        CompanyReady {
+            meta: meta(154),
+            kb_notebook_id: "nb-kb-123".into(),
+            cloud_project_id: "trestle-eu-pool-003".into(),
+            templates: 5,
+        }
+        .into(),
         AiRequestSubmitted {
             meta: meta(3),
             request_id: request,
@@ -152,6 +159,17 @@ pub(crate) fn full() -> Vec<Event> {
             job_id: "job-9".into(),
             to_tier: NotebookTier::Warm,
             cause_id: uuid(151),
+        }
+        .into(),
+        JobNotebookRequested {
+            meta: meta(155),
+            job_id: "job-9".into(),
+            requested_by: "pm@example.com".into(),
+        }
+        .into(),
+        KnowledgeBaseRequested {
+            meta: meta(156),
+            notebook_id: "nb-kb-123".into(),
         }
         .into(),
         DocumentAdded {
