@@ -12,15 +12,20 @@
 //! ```
 //!
 //! RAG is every other step of the chain (and the degrade step): the question embedded, the
-//! job's nearest chunks as context of that step's chat model, their documents cited. A request
-//! that is not a `notebook_query`, has no job, or whose company's shard is not known (no shard
-//! databases configured, a company served as a starter without provisioning) is not routed:
-//! every step answers from the prompt alone, as before routing existed.
+//! job's nearest chunks as context of that step's chat model, their documents cited.
+//!
+//! A `notebook_query` about no job is a question to the company's knowledge base, routed the
+//! same way under its scope ([`KNOWLEDGE_BASE`]; its answers say `knowledge_base`). A request
+//! that is not a `notebook_query`, whose company has no knowledge base (onboarded before they
+//! existed) or whose shard is not known (no shard databases configured, a company served as a
+//! starter without provisioning) is not routed: every step answers from the prompt alone, as
+//! before routing existed.
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use trestle_events::{AiRequestKind, AiRequestSubmitted, AnswerPath};
 use trestle_notebooks::questions::{self, JobState};
+use trestle_notebooks::KNOWLEDGE_BASE;
 
 use crate::chains::{Chain, Step};
 use crate::directory::Tenant;
@@ -165,12 +170,15 @@ pub(crate) async fn resolve(
     submitted: &AiRequestSubmitted,
     tenant: &Tenant,
 ) -> Route {
-    let job_id = submitted.job_id.as_deref().filter(|j| !j.is_empty());
-    let (Some(answering), Some(job_id), Some(shard_number), AiRequestKind::NotebookQuery) =
-        (answering, job_id, tenant.shard, submitted.kind)
+    let (Some(answering), Some(shard_number), AiRequestKind::NotebookQuery) =
+        (answering, tenant.shard, submitted.kind)
     else {
         return Route::Prompt;
     };
+    // A question about no job asks the company's knowledge base, kept as a scope of its own.
+    let job_id = (submitted.job_id.as_deref())
+        .filter(|j| !j.is_empty())
+        .unwrap_or(KNOWLEDGE_BASE);
     let company = submitted.meta.company_id;
     let job_id = job_id.to_owned();
     let shard = usize::try_from(shard_number)
@@ -189,7 +197,9 @@ pub(crate) async fn resolve(
         });
     };
     let (notebook, has_chunks) = match questions::job_state(pool, company, &job_id).await {
-        Ok(Some(state)) => (target(&state), Some(state.has_chunks)),
+        Ok(Some(state)) => (target(&job_id, &state), Some(state.has_chunks)),
+        // A company onboarded before knowledge bases existed has none: the prompt alone.
+        Ok(None) if job_id == KNOWLEDGE_BASE => return Route::Prompt,
         Ok(None) => (
             Err(NoNotebook::RagFirst(
                 "not known in the company's shard".into(),
@@ -210,10 +220,11 @@ pub(crate) async fn resolve(
     })
 }
 
-/// The notebook a job in `state` is asked in, or why RAG answers it.
-fn target(state: &JobState) -> Result<NotebookTarget, NoNotebook> {
+/// The notebook job `job_id` in `state` is asked in, or why RAG answers it.
+fn target(job_id: &str, state: &JobState) -> Result<NotebookTarget, NoNotebook> {
     let rag = |why: &str| Err(NoNotebook::RagFirst(why.to_owned()));
     let path = match state.tier.as_str() {
+        "hot" if job_id == KNOWLEDGE_BASE => AnswerPath::KnowledgeBase,
         "hot" => AnswerPath::JobNotebook,
         "warm" => AnswerPath::WarmNotebook,
         "cold" => return rag("cold (its notebook is deleted)"),
@@ -276,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_hot_job_with_a_ready_notebook_asks_it_unfiltered() {
-        let target = target(&state("hot", Some("ready"), &[])).unwrap();
+        let target = target("job-1", &state("hot", Some("ready"), &[])).unwrap();
         assert_eq!(
             target,
             NotebookTarget {
@@ -289,24 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn the_knowledge_base_is_asked_unfiltered_and_says_so() {
+        let target = target(KNOWLEDGE_BASE, &state("hot", Some("ready"), &[])).unwrap();
+        assert_eq!(target.path, AnswerPath::KnowledgeBase);
+        assert_eq!(target.source_ids, None);
+    }
+
+    #[test]
     fn a_warm_job_asks_its_pools_notebook_filtered_to_its_synced_documents() {
-        let target = target(&state("warm", Some("ready"), &["d-1", "d-2"])).unwrap();
+        let target = target("job-1", &state("warm", Some("ready"), &["d-1", "d-2"])).unwrap();
         assert_eq!(target.path, AnswerPath::WarmNotebook);
         assert_eq!(target.source_ids, Some(vec!["d-1".into(), "d-2".into()]));
-        let why = rag_first(super::target(&state("warm", Some("ready"), &[])));
+        let why = rag_first(super::target("job-1", &state("warm", Some("ready"), &[])));
         assert!(why.contains("none of its documents is synced"), "{why}");
     }
 
     #[test]
     fn cold_recreating_and_unready_jobs_are_answered_by_rag_first() {
-        assert!(rag_first(target(&state("cold", None, &[]))).contains("cold"));
+        assert!(rag_first(target("job-1", &state("cold", None, &[]))).contains("cold"));
         let recreating = state("recreating", Some("creating"), &[]);
-        assert!(rag_first(target(&recreating)).contains("re-created"));
-        let creating = rag_first(target(&state("hot", Some("creating"), &[])));
+        assert!(rag_first(target("job-1", &recreating)).contains("re-created"));
+        let creating = rag_first(target("job-1", &state("hot", Some("creating"), &[])));
         assert!(creating.contains("nb-1 is creating"), "{creating}");
-        let deleted = rag_first(target(&state("hot", Some("deleted"), &[])));
+        let deleted = rag_first(target("job-1", &state("hot", Some("deleted"), &[])));
         assert!(deleted.contains("is deleted"), "{deleted}");
-        assert!(rag_first(target(&state("hot", None, &[]))).contains("no notebook"));
+        assert!(rag_first(target("job-1", &state("hot", None, &[]))).contains("no notebook"));
     }
 
     #[test]

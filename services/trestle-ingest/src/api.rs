@@ -114,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{job_id}/complete", post(job_routes::complete))
         .route("/v1/jobs/{job_id}/reopen", post(job_routes::reopen))
         .route(
+            "/v1/jobs/{job_id}/notebook",
+            post(job_routes::request_notebook),
+        )
+        .route(
             "/v1/jobs/{job_id}/documents",
             post(job_routes::add_document)
                 .layer(DefaultBodyLimit::max(limits.document_body_bytes))

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::api::{body_invalid, log_unavailable, refusal, reject, AppState};
 use crate::jobs::{
     check_id, AddDocument, CompleteJob, CreateJob, DocumentAccepted, Invalid, JobAccepted,
-    JobCommand, JobDocumentsAnswer, ReopenJob,
+    JobCommand, JobDocumentsAnswer, ReopenJob, RequestNotebook,
 };
 use crate::shards::Located;
 
@@ -103,6 +103,16 @@ pub(crate) async fn reopen(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<ReopenJob>, JsonRejection>,
+) -> Response {
+    job_command(&state, path, request).await
+}
+
+/// `POST /v1/jobs/{job_id}/notebook` → `JobNotebookRequested`: a warm or cold job's notebook is
+/// created again (a job that has one of its own is passed over by the workflow).
+pub(crate) async fn request_notebook(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Json<RequestNotebook>, JsonRejection>,
 ) -> Response {
     job_command(&state, path, request).await
 }

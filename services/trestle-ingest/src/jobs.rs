@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trestle_events::{
-    DocumentAdded, DocumentKind, Event, JobCompleted, JobCreated, JobReopened, Meta,
+    DocumentAdded, DocumentKind, Event, JobCompleted, JobCreated, JobNotebookRequested,
+    JobReopened, Meta,
 };
 use uuid::Uuid;
 
@@ -226,6 +227,36 @@ impl JobCommand for ReopenJob {
             meta: Meta::root(self.company_id),
             job_id,
             reason: self.reason.unwrap_or_default(),
+        })
+    }
+}
+
+/// `POST /v1/jobs/{job_id}/notebook`: a completed job's notebook asked for again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestNotebook {
+    /// The tenant.
+    pub company_id: Uuid,
+    /// Requesting user.
+    #[serde(default)]
+    pub requested_by: Option<String>,
+}
+
+impl JobCommand for RequestNotebook {
+    fn company_id(&self) -> &Uuid {
+        &self.company_id
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        check_company(&self.company_id)?;
+        check_optional("requested_by", &self.requested_by, MAX_USER_CHARS)
+    }
+
+    fn into_event(self, job_id: String) -> Event {
+        Event::JobNotebookRequested(JobNotebookRequested {
+            meta: Meta::root(self.company_id),
+            job_id,
+            requested_by: self.requested_by.unwrap_or_default(),
         })
     }
 }

@@ -24,7 +24,7 @@ pub use api::{router, AppState};
 pub use error::Error;
 pub use jobs::{
     AddDocument, CompleteJob, CreateJob, DocumentAccepted, DocumentLimits, DocumentState, Invalid,
-    JobAccepted, JobDocumentsAnswer, ReopenJob,
+    JobAccepted, JobDocumentsAnswer, ReopenJob, RequestNotebook,
 };
 pub use request::{SubmitAiRequest, Submitted};
 pub use shards::ShardPools;

@@ -99,6 +99,37 @@ pub async fn ensure_job(
     Ok(job)
 }
 
+/// The company's knowledge-base scope ([`crate::KNOWLEDGE_BASE`]) as a job row: active and hot
+/// forever, its notebook the knowledge base `notebook_id`. Created if it is new.
+pub async fn ensure_knowledge_base(
+    pool: &PgPool,
+    company: Uuid,
+    notebook_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Job, Error> {
+    let err = |step| pg(company, step);
+    let mut tx = begin(pool, company).await?;
+    sqlx::query(
+        "INSERT INTO jobs (company_id, job_id, name, status, tier, notebook_id, generation, created_at)
+         VALUES ($1, $2, 'Knowledge base', 'active', 'hot', $3, 1, $4)
+         ON CONFLICT (company_id, job_id) DO NOTHING",
+    )
+    .bind(company)
+    .bind(crate::KNOWLEDGE_BASE)
+    .bind(notebook_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .map_err(err("creating the knowledge base"))?;
+    let job = select_job(&mut tx, company, crate::KNOWLEDGE_BASE)
+        .await?
+        .expect("inserted or there");
+    tx.commit()
+        .await
+        .map_err(err("creating the knowledge base"))?;
+    Ok(job)
+}
+
 pub(crate) async fn select_job(
     tx: &mut Transaction<'static, Postgres>,
     company: Uuid,
@@ -157,12 +188,13 @@ pub async fn notebook(pool: &PgPool, company: Uuid, id: &str) -> Result<Option<N
     Ok(row)
 }
 
-/// Records a job notebook chosen in `project` (state `creating`); the existing row if there.
-pub async fn insert_job_notebook(
+/// Records a notebook chosen in `project` (state `creating`) for `job_id` (purpose `job`),
+/// or the company's knowledge base (`None`); the existing row if there.
+pub async fn insert_notebook(
     pool: &PgPool,
     company: Uuid,
     id: &str,
-    job_id: &str,
+    job_id: Option<&str>,
     project: &str,
     by: Uuid,
 ) -> Result<Notebook, Error> {
@@ -171,7 +203,8 @@ pub async fn insert_job_notebook(
     let row = sqlx::query_as(
         "WITH ins AS (
            INSERT INTO notebooks (company_id, notebook_id, purpose, job_id, cloud_project_id, state, created_by)
-           VALUES ($1, $2, 'job', $3, $4, 'creating', $5)
+           VALUES ($1, $2, CASE WHEN $3::text IS NULL THEN 'knowledge_base' ELSE 'job' END,
+                   $3, $4, 'creating', $5)
            ON CONFLICT (company_id, notebook_id) DO NOTHING
            RETURNING notebook_id, cloud_project_id, state, created_by, ready_by, deleted_by)
          SELECT * FROM ins

@@ -17,6 +17,7 @@
 mod chunk;
 pub mod client;
 mod error;
+mod knowledge_base;
 pub mod ledger;
 pub mod placement;
 mod pools;
@@ -35,6 +36,7 @@ use trestle_scheduler::SchedulerOptions;
 pub use chunk::chunks;
 pub use client::ServiceOptions;
 pub use error::Error;
+pub use knowledge_base::{template_ids, KNOWLEDGE_BASE};
 pub use workflow::Notebooks;
 
 /// Configuration of the notebook workflow.

@@ -80,6 +80,8 @@ impl Steps {
             Event::JobCompleted(e) => self.job_completed(&company, e).await?,
             Event::JobReopened(e) => self.job_reopened(&company, e).await?,
             Event::JobTierDue(e) => self.tier_due(&company, e).await?,
+            Event::JobNotebookRequested(e) => self.notebook_requested(&company, e).await?,
+            Event::KnowledgeBaseRequested(e) => self.knowledge_base(&company, e).await?,
             other => {
                 tracing::warn!(
                     message = "A jobs record this build does not act on is passed over.",
@@ -172,11 +174,11 @@ impl Steps {
             Some(notebook) => notebook,
             None => {
                 let project = placement::place(&self.control, id, &company.home, &[]).await?;
-                ledger::insert_job_notebook(
+                ledger::insert_notebook(
                     company.shard,
                     company_id,
                     id,
-                    &job.job_id,
+                    Some(&job.job_id),
                     &project,
                     cause.event_id,
                 )
@@ -203,7 +205,12 @@ impl Steps {
                     ),
                     job_id: Some(job.job_id.clone()),
                     cloud_project_id: notebook.cloud_project_id.clone(),
-                    reason: "job_reopened".into(),
+                    // A completed job asked for its notebook, or one reopened.
+                    reason: if job.status == "completed" {
+                        "requested".into()
+                    } else {
+                        "job_reopened".into()
+                    },
                 })
             } else {
                 Event::NotebookCreated(NotebookCreated {

@@ -8,8 +8,9 @@
 
 use chrono::Utc;
 use trestle_events::{
-    DocumentSyncRequested, Event, JobCompleted, JobReopened, JobTierDue, Meta, NotebookArchived,
-    NotebookCreated, NotebookDemoted, NotebookPurpose, NotebookTier, TimerCancelled,
+    DocumentSyncRequested, Event, JobCompleted, JobNotebookRequested, JobReopened, JobTierDue,
+    Meta, NotebookArchived, NotebookCreated, NotebookDemoted, NotebookPurpose, NotebookTier,
+    TimerCancelled,
 };
 
 use crate::error::Error;
@@ -63,27 +64,90 @@ impl Steps {
         }
         let completion = Some((e.meta.event_id, e.meta.occurred_at));
         ledger::set_job_status(company.shard, company_id, &e.job_id, completion).await?;
-        let at = e.meta.occurred_at;
+        events.extend(self.demotions(&e.job_id, &e.meta)?);
+        Ok(events)
+    }
+
+    /// The timers of a job's demotions following `completion` (a completion, or a request for
+    /// a completed job's notebook): warm after the warm delay, cold after the cold delay, both
+    /// from its time.
+    fn demotions(&self, job_id: &str, completion: &Meta) -> Result<Vec<Event>, Error> {
+        let at = completion.occurred_at;
+        let me = completion.event_id;
+        let mut events = Vec::new();
         for (tier, id, due) in [
             (
                 NotebookTier::Warm,
-                warm_timer(&e.job_id, e.meta.event_id),
+                warm_timer(job_id, me),
                 at + self.tiers.warm_after(),
             ),
             (
                 NotebookTier::Cold,
-                cold_timer(&e.job_id, e.meta.event_id),
+                cold_timer(job_id, me),
                 at + self.tiers.cold_after(),
             ),
         ] {
             let due_event = Event::JobTierDue(JobTierDue {
-                meta: Meta::caused_by(&e.meta),
-                job_id: e.job_id.clone(),
+                meta: Meta::caused_by(completion),
+                job_id: job_id.to_owned(),
                 to_tier: tier,
-                cause_id: e.meta.event_id,
+                cause_id: me,
             });
-            events.push(timer(id, due, &due_event, &e.meta)?);
+            events.push(timer(id, due, &due_event, completion)?);
         }
+        Ok(events)
+    }
+
+    /// The pending demotions of `completion` cancelled.
+    fn cancel_demotions(job_id: &str, completion: uuid::Uuid, cause: &Meta) -> Vec<Event> {
+        [
+            warm_timer(job_id, completion),
+            cold_timer(job_id, completion),
+        ]
+        .into_iter()
+        .map(|timer_id| {
+            Event::TimerCancelled(TimerCancelled {
+                meta: Meta::caused_by(cause),
+                timer_id,
+            })
+        })
+        .collect()
+    }
+
+    /// A completed job's notebook asked for (`POST /v1/jobs/{id}/notebook`): a warm or cold
+    /// job gets a notebook of its own again, as a reopening would, but stays completed — its
+    /// demotions start over from this request (the earlier ones are cancelled). A job with a
+    /// notebook of its own (active, hot, being re-created) is passed over.
+    pub(crate) async fn notebook_requested(
+        &self,
+        company: &Company<'_>,
+        e: &JobNotebookRequested,
+    ) -> Result<Vec<Event>, Error> {
+        let company_id = company.home.company;
+        let me = e.meta.event_id;
+        let (job, mut events) = self.job_for(company, &e.job_id, &e.meta).await?;
+        if job.reopened_by != Some(me) {
+            if job.status != "completed" || !matches!(job.tier.as_str(), "warm" | "cold") {
+                tracing::info!(
+                    message = "A notebook asked for a job that has one of its own is passed over.",
+                    company = %company_id,
+                    job = %e.job_id,
+                    status = %job.status,
+                    tier = %job.tier
+                );
+                return Ok(events);
+            }
+            // The request becomes the completion the job's demotions follow. (A step redone
+            // after this finds the earlier completion gone, and its timers pass over when
+            // they come due, as they no longer match.)
+            if let Some(earlier) = job.completion_id.filter(|c| *c != me) {
+                events.extend(Self::cancel_demotions(&e.job_id, earlier, &e.meta));
+            }
+            let completion = Some((me, e.meta.occurred_at));
+            ledger::set_job_status(company.shard, company_id, &e.job_id, completion).await?;
+        }
+        events.extend(self.demotions(&e.job_id, &e.meta)?);
+        events.extend(self.recreate(company, &e.job_id, me, &e.meta).await?);
         Ok(events)
     }
 
@@ -101,15 +165,7 @@ impl Steps {
         }
         let job = pools::reopen(company.shard, company_id, &e.job_id, e.meta.event_id).await?;
         if let Some(completion) = job.completion_id {
-            for timer_id in [
-                warm_timer(&e.job_id, completion),
-                cold_timer(&e.job_id, completion),
-            ] {
-                events.push(Event::TimerCancelled(TimerCancelled {
-                    meta: Meta::caused_by(&e.meta),
-                    timer_id,
-                }));
-            }
+            events.extend(Self::cancel_demotions(&e.job_id, completion, &e.meta));
         }
         events.extend(
             self.recreate(company, &e.job_id, e.meta.event_id, &e.meta)

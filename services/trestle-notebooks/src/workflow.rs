@@ -48,6 +48,8 @@ fn job_of(event: &Event) -> Option<&str> {
         Event::JobCompleted(e) => &e.job_id,
         Event::JobReopened(e) => &e.job_id,
         Event::JobTierDue(e) => &e.job_id,
+        Event::JobNotebookRequested(e) => &e.job_id,
+        Event::KnowledgeBaseRequested(_) => crate::KNOWLEDGE_BASE,
         Event::DocumentAdded(e) => &e.job_id,
         Event::DocumentSyncRequested(e) => &e.job_id,
         Event::DocumentSynced(e) => &e.job_id,

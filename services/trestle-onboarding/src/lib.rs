@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use trestle_scheduler::SchedulerOptions;
 
 pub use error::Error;
-pub use workflow::Onboarding;
+pub use workflow::{kb_notebook_id, Onboarding};
 
 /// Configuration of the onboarding workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use sqlx::PgPool;
 use trestle_events::{
-    CloudProjectRegistered, CompanyRegistered, Event, IsolationLevel, Meta, Region,
-    TenantProvisioned, PLATFORM_COMPANY_ID,
+    CloudProjectRegistered, CompanyRegistered, Event, IsolationLevel, KnowledgeBaseRequested, Meta,
+    Region, TenantProvisioned, PLATFORM_COMPANY_ID,
 };
 use trestle_kafka::OwnedRecord;
 use trestle_workflow::{Admitted, Workflow};
@@ -116,12 +116,22 @@ impl Onboarding {
             database_shard: placement.database_shard,
             cloud_project_id: placement.cloud_project_id,
             isolation_level: placement.isolation,
-            // The knowledge-base notebook is created by AI initialisation (the notebooks
-            // issue); until then a provisioned company has none.
-            kb_notebook_id: String::new(),
+            kb_notebook_id: kb_notebook_id(registered.meta.company_id),
+        }));
+        // AI initialisation: the notebook workflow creates the knowledge base and seeds it.
+        events.push(Event::KnowledgeBaseRequested(KnowledgeBaseRequested {
+            meta: Meta::caused_by(&registered.meta),
+            notebook_id: kb_notebook_id(registered.meta.company_id),
         }));
         events
     }
+}
+
+/// The id of a company's knowledge-base notebook: unique across companies (it starts with the
+/// company id), chosen here so the notebook service takes its creation once. Never change this
+/// format: the provider knows the notebook by it.
+pub fn kb_notebook_id(company: uuid::Uuid) -> String {
+    format!("{company}.kb")
 }
 
 impl Workflow for Onboarding {

@@ -34,12 +34,10 @@ impl Projection for RoutingProjection {
         let event = decode_keyed(record)?;
         match event {
             Event::CompanyRegistered(_) | Event::TenantProvisioned(_) => Ok(Some(event)),
-            // A move's cut-over is the TenantProvisioned it publishes; these only frame it.
-            Event::TenantMoveStarted(_) | Event::TenantMoved(_) => Ok(None),
-            other => Err(format!(
-                "{} does not belong on the tenants topic",
-                other.name()
-            )),
+            // A move's cut-over is the TenantProvisioned it publishes; its other events only
+            // frame it, and the rest of the topic (CompanyReady, ...) does not change routing
+            // (decode_keyed checked the topic).
+            _ => Ok(None),
         }
     }
 

@@ -1,14 +1,15 @@
 //! A job's notebook down the tiers and back, on the timer service's clock (no test waits for
 //! a timer's time): completed → warm pools of at most 10 jobs after 30 days → cold (notebooks
-//! deleted, embeddings kept) after 6 months → reopened, re-created; the pool's counts equal
-//! the simulator's at each stage.
+//! deleted, embeddings kept) after 6 months → reopened, re-created, or its notebook asked for
+//! (re-created, still completed, demoted again on the clock); the pool's counts equal the
+//! simulator's at each stage.
 
 use std::collections::BTreeSet;
 
 use chrono::Duration;
 use trestle_events::{Event, NotebookPurpose, NotebookTier};
 
-use crate::support::{completed, document, job, reopened, World};
+use crate::support::{completed, document, job, notebook_requested, reopened, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completed_jobs_go_warm_then_cold_on_the_clock_and_a_reopened_one_comes_back_hot() {
@@ -124,5 +125,27 @@ async fn completed_jobs_go_warm_then_cold_on_the_clock_and_a_reopened_one_comes_
         3,
         "live notebooks: jobs 10, 11 and the re-created 3"
     );
+
+    // A cold job's notebook asked for: re-created with its documents, the job still completed,
+    // so it goes warm again 30 days after the request — while the reopened job stays hot.
+    let request = notebook_requested(company, &jobs[4], clock.now());
+    world.publish(&[request]).await;
+    world.wait_tier(company, &jobs[4..5], "hot").await;
+    let own = world.tiers(company).await[&jobs[4]].1.clone().unwrap();
+    assert!(own.ends_with(".2"), "a new generation: {own}");
+    let sources = world.sim_sources("eu-1").await;
+    assert_eq!(
+        sources[&own],
+        vec!["doc-4-0".to_owned(), "doc-4-1".to_owned()]
+    );
+    assert_eq!(world.pool_agrees_with_simulator(&["eu-1"]).await, vec![4]);
+    clock.advance(Duration::days(31));
+    world.wait_tier(company, &jobs[4..5], "warm").await;
+    let tiers = world.tiers(company).await;
+    assert_eq!(tiers[&jobs[3]].0, "hot", "reopened: active, never demoted");
+    let pool = tiers[&jobs[4]].1.clone().unwrap();
+    assert_eq!(world.sim_sources("eu-1").await[&pool].len(), 2);
+    // jobs 10, 11 and 3 with their own, job 4 in a new warm pool
+    assert_eq!(world.pool_agrees_with_simulator(&["eu-1"]).await, vec![4]);
     world.end().await;
 }

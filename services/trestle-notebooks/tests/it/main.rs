@@ -2,6 +2,7 @@
 //! pgvector) and the provider simulator's notebook API, all in this process.
 
 mod hot;
+mod knowledge_base;
 mod lifecycle;
 mod sigkill;
 mod support;

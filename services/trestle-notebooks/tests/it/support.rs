@@ -402,3 +402,20 @@ pub(crate) fn document(company: Uuid, job_id: &str, document_id: &str, text: &st
         pages: vec![text.into()],
     })
 }
+
+/// A completed job's notebook asked for, at `at` (the timer clock's time, which demotions are
+/// scheduled from).
+pub(crate) fn notebook_requested(
+    company: Uuid,
+    job_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Event {
+    Event::JobNotebookRequested(trestle_events::JobNotebookRequested {
+        meta: Meta {
+            occurred_at: at,
+            ..Meta::root(company)
+        },
+        job_id: job_id.into(),
+        requested_by: String::new(),
+    })
+}

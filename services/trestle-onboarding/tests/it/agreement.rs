@@ -13,8 +13,8 @@ use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 
 use crate::support::{
-    onboarding_config, project, provisionings, registration, spawn_onboarding, spawn_pool,
-    spawn_projector, wait_projects,
+    knowledge_bases, onboarding_config, project, provisionings, registration, spawn_onboarding,
+    spawn_pool, spawn_projector, wait_projects,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -124,6 +124,7 @@ async fn routing_pool_directory_and_shard_records_agree_on_where_each_company_li
     publish_all(&producer, &companies).await;
     let provisioned = provisionings(&topics, 400).await;
     assert_eq!(provisioned.len(), 200, "every company is provisioned");
+    let knowledge_bases = knowledge_bases(&topics, 200).await;
 
     let control_pool = trestle_store::connect(&control.options).await.unwrap();
     let mut shard_pools = Vec::new();
@@ -137,6 +138,15 @@ async fn routing_pool_directory_and_shard_records_agree_on_where_each_company_li
         };
         let company = registered.meta.company_id;
         let [p]: [TenantProvisioned; 1] = provisioned[&company].clone().try_into().unwrap();
+        assert_eq!(
+            knowledge_bases.get(&company),
+            Some(&vec![p.kb_notebook_id.clone()]),
+            "{company}: one knowledge base requested, the notebook its provisioning names"
+        );
+        assert_eq!(
+            p.kb_notebook_id,
+            trestle_onboarding::kb_notebook_id(company)
+        );
         let logged: Place = (
             p.database_shard,
             p.cloud_project_id.clone(),

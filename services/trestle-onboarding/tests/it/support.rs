@@ -134,6 +134,26 @@ pub(crate) async fn provisionings(
     by_company
 }
 
+/// The knowledge bases requested on the test's `jobs` topic (notebook ids), by company, once
+/// it holds at least `records` records.
+pub(crate) async fn knowledge_bases(
+    topics: &TestTopics,
+    records: usize,
+) -> BTreeMap<Uuid, Vec<String>> {
+    let jobs = topics.topic("jobs");
+    let read = trestle_testkit::read_topic(&topics.options, &jobs, records, WAIT).await;
+    let mut by_company: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for record in read {
+        if let Event::KnowledgeBaseRequested(kb) = decode(&record) {
+            by_company
+                .entry(kb.meta.company_id)
+                .or_default()
+                .push(kb.notebook_id);
+        }
+    }
+    by_company
+}
+
 fn decode(record: &trestle_testkit::ReadRecord) -> Event {
     trestle_events::decode(record.payload.as_deref().expect("a value")).expect("an event")
 }
