@@ -13,6 +13,7 @@ use trestle_events::{
     Meter, Region, TenantProvisioned, Tier,
 };
 use trestle_kafka::EventProducer;
+use trestle_notebooks::KNOWLEDGE_BASE;
 use trestle_testkit::{TestDb, TestTopics};
 use uuid::Uuid;
 
@@ -93,10 +94,15 @@ impl World {
         tx.commit().await.unwrap();
     }
 
-    /// A notebook row of `company` in [`PROJECT`] (`job`: a job's own; `None`: a warm pool's),
+    /// A notebook row of `company` in [`PROJECT`] (`job`: a job's own, or the knowledge base's
+    /// for its scope; `None`: a warm pool's),
     /// and, when `ready`, the notebook at the simulator.
     async fn notebook(&self, company: Uuid, notebook_id: &str, job: Option<&str>, state: &str) {
-        let purpose = if job.is_some() { "job" } else { "warm_pool" };
+        let (purpose, job) = match job {
+            Some(KNOWLEDGE_BASE) => ("knowledge_base", None),
+            Some(job) => ("job", Some(job)),
+            None => ("warm_pool", None),
+        };
         let mut tx = trestle_store::begin_for_tenant(&self.pool, company)
             .await
             .unwrap();
@@ -288,6 +294,53 @@ async fn a_hot_job_is_answered_by_its_own_notebook_citing_its_matching_document(
     );
     let calls = provider_calls(&world.sim).await;
     assert_eq!(calls.get("gemini"), None, "no chat call: {calls:?}");
+    world.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_about_no_job_asks_the_companys_knowledge_base() {
+    let world = World::start("engine_nb_kb").await;
+    let company = world.company().await;
+    let without = world.company().await; // onboarded before knowledge bases: none
+    let kb = format!("{company}.kb");
+    world.job(company, KNOWLEDGE_BASE, "hot", Some(&kb)).await;
+    world
+        .notebook(company, &kb, Some(KNOWLEDGE_BASE), "ready")
+        .await;
+    let fall = "Fall protection is required at six feet on construction sites.";
+    let rfi = "Number each RFI in sequence per job and log it the day it is sent.";
+    for (id, text) in [("template-safety-jha", fall), ("template-rfi", rfi)] {
+        world
+            .document(company, KNOWLEDGE_BASE, id, text, Some(&kb))
+            .await;
+    }
+    let _engine = world.engine();
+
+    let prompt = "At what height is fall protection required?";
+    let asked = [
+        ask(company, AiRequestKind::NotebookQuery, prompt, None),
+        ask(without, AiRequestKind::NotebookQuery, prompt, None),
+    ];
+    let done = completions(&world, &asked).await;
+    assert_eq!(
+        done[0].answer_path,
+        AnswerPath::KnowledgeBase,
+        "{:?}",
+        done[0]
+    );
+    assert_eq!(
+        done[0].cited_document_ids,
+        vec!["template-safety-jha".to_owned()]
+    );
+    assert!(done[0].answer.contains("six feet"), "{}", done[0].answer);
+    assert_eq!(done[0].provider, "notebooklm");
+    assert_eq!(
+        done[1].answer_path,
+        AnswerPath::Chat,
+        "no knowledge base: the prompt alone"
+    );
+    assert!(done[1].cited_document_ids.is_empty());
+    assert_eq!(world.notebook_queries().await, 1);
     world.end().await;
 }
 

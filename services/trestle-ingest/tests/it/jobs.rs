@@ -130,9 +130,16 @@ async fn each_job_route_publishes_its_event_on_the_companys_partition_of_jobs() 
     // The optional fields may be left out.
     let (status, _) = post(&format!("{job}/complete"), json!({"company_id": company})).await;
     assert_eq!(status, 202);
+    let (status, requested) = post(
+        &format!("{job}/notebook"),
+        json!({"company_id": company, "requested_by": "u-3"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{requested}");
+    let requested: JobAccepted = serde_json::from_value(requested).unwrap();
 
-    let records = jobs_on_the_log(&topics, 6).await;
-    assert_eq!(records.len(), 6);
+    let records = jobs_on_the_log(&topics, 7).await;
+    assert_eq!(records.len(), 7);
     let key = company.to_string();
     let partition = trestle_kafka::partition_for_key(key.as_bytes(), 3);
     for (on, record_key, event) in &records {
@@ -221,6 +228,14 @@ async fn each_job_route_publishes_its_event_on_the_companys_partition_of_jobs() 
         panic!("JobCompleted, got {}", events[5].name())
     };
     assert_eq!(e.completed_by, "", "not given: empty");
+    let Event::JobNotebookRequested(e) = events[6] else {
+        panic!("JobNotebookRequested, got {}", events[6].name())
+    };
+    assert_eq!(e.meta.event_id, requested.event_id);
+    assert_eq!(
+        (e.job_id.as_str(), e.requested_by.as_str()),
+        ("tower-a.2025_1", "u-3")
+    );
     topics.delete().await;
 }
 
@@ -617,6 +632,11 @@ async fn job_routes_refuse_companies_not_provisioned_like_ai_requests() {
             (
                 "POST",
                 "/v1/jobs/j/reopen".to_owned(),
+                Some(json!({"company_id": company})),
+            ),
+            (
+                "POST",
+                "/v1/jobs/j/notebook".to_owned(),
                 Some(json!({"company_id": company})),
             ),
             (
