@@ -1,7 +1,7 @@
 //! `notebook_tour`: one company's job through the notebook tiers on the local stack, in
 //! seconds of simulated time — created (hot), completed and 31 days later warm, 6 months later
 //! cold, reopened and hot again — with a question asked at each stage and the path that
-//! answered it. load/demo runs it after the load; the timer service must run on the clock file
+//! answered it, then a question about no job, which the company's knowledge base answers. load/demo runs it after the load; the timer service must run on the clock file
 //! it moves (`clock.source = "file"`).
 
 use std::path::PathBuf;
@@ -153,6 +153,14 @@ impl Tour {
             "Which stainless steel grade are the curtain wall anchors?",
         )
         .await?;
+        // A question about no job: the company's knowledge base (seeded with the templates
+        // when onboarding provisioned it) answers.
+        self.ask_about(
+            "knowledge base",
+            None,
+            "At what height is fall protection required?",
+        )
+        .await?;
         eprintln!("==> Notebook tour done");
         Ok(())
     }
@@ -246,10 +254,21 @@ impl Tour {
 
     /// Asks a question about the job and prints the outcome's path, citations and answer.
     async fn ask(&self, stage: &str, question: &str) -> anyhow::Result<()> {
+        self.ask_about(stage, Some(&self.job), question).await
+    }
+
+    /// Asks a question about `job` (`None`: the knowledge base) and prints the outcome.
+    async fn ask_about(
+        &self,
+        stage: &str,
+        job: Option<&str>,
+        question: &str,
+    ) -> anyhow::Result<()> {
         let from = load::outcomes_end(&self.kafka)?;
-        let body = json!({
-            "user_id": "tour", "kind": "notebook_query", "prompt": question, "job_id": self.job,
-        });
+        let mut body = json!({"user_id": "tour", "kind": "notebook_query", "prompt": question});
+        if let Some(job) = job {
+            body["job_id"] = job.into();
+        }
         let submitted = self.post("/v1/ai-requests", body).await?;
         let request: Uuid = submitted["request_id"]
             .as_str()

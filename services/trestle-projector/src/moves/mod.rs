@@ -267,6 +267,17 @@ async fn start(
             if provisioned.database_shard == to && !elsewhere(db, n, company, to).await? {
                 return Err(Error::NothingToMove { company, shard: to });
             }
+            let from = provisioned.database_shard;
+            if let Some(pool) = usize::try_from(from).ok().and_then(|i| db.shards.get(i)) {
+                let jobs = rows::jobs(pool, company).await?;
+                if jobs > 0 {
+                    return Err(Error::HasJobs {
+                        company,
+                        shard: from,
+                        jobs,
+                    });
+                }
+            }
             let meta = Meta::root(company);
             let started = TenantMoveStarted {
                 move_id: meta.event_id,

@@ -302,6 +302,20 @@ pub(super) async fn rows_left(pool: &PgPool, company: Uuid) -> Result<i64, Error
     Ok(n)
 }
 
+/// How many jobs (the notebook workflow's state) the company has in the shard.
+pub(super) async fn jobs(pool: &PgPool, company: Uuid) -> Result<i64, Error> {
+    let mut tx = trestle_store::begin_for_tenant(pool, company).await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE company_id = $1")
+        .bind(company)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(pg("counting the company's jobs"))?;
+    tx.commit()
+        .await
+        .map_err(pg("counting the company's jobs"))?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -490,3 +490,43 @@ async fn a_move_gathers_a_history_split_across_shards_into_the_target() {
     }
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_company_with_jobs_is_refused_a_move_before_anything_is_published() {
+    let company = company_defaulting_to(1);
+    let tenants = vec![
+        registered(company, "Builder with jobs", Tier::Professional, Region::Us),
+        provisioned(company, 1, "gcp-us-1", Region::Us),
+    ];
+    let stack = Stack::start("move_jobs", 2, &tenants).await;
+    stack.caught_up().await;
+    // The notebook workflow's state of one job in the company's shard.
+    let mut tx = trestle_store::begin_for_tenant(&stack.pools[1], company)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (company_id, job_id, name, status, tier, notebook_id, created_at)
+         VALUES ($1, 'tower-a', 'Tower A', 'active', 'hot', 'nb-1', now())",
+    )
+    .bind(company)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let refused = moves::move_tenant(&stack.setup(), company, 0).await;
+    let Err(error @ moves::Error::HasJobs { jobs: 1, shard: 1, .. }) = refused else {
+        panic!("expected the move refused for the company's job, got {refused:?}");
+    };
+    assert!(error.to_string().contains("docs/tenancy.md"), "{error}");
+    // Nothing of a move is on the log: the company stays where it is.
+    let tenants = read_topic(
+        &stack.topics.options,
+        &stack.topics.topic("tenants"),
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(tenants.len(), 2, "only the registration and provisioning");
+    stack.stop().await;
+}
