@@ -77,26 +77,8 @@ pub async fn ensure_job(
     name: &str,
     at: DateTime<Utc>,
 ) -> Result<Job, Error> {
-    let err = |step| pg(company, step);
-    let mut tx = begin(pool, company).await?;
-    sqlx::query(
-        "INSERT INTO jobs (company_id, job_id, name, status, tier, notebook_id, generation, created_at)
-         VALUES ($1, $2, $3, 'active', 'hot', $4, 1, $5)
-         ON CONFLICT (company_id, job_id) DO NOTHING",
-    )
-    .bind(company)
-    .bind(job_id)
-    .bind(name)
-    .bind(job_notebook_id(company, job_id, 1))
-    .bind(at)
-    .execute(&mut *tx)
-    .await
-    .map_err(err("creating a job"))?;
-    let job = select_job(&mut tx, company, job_id)
-        .await?
-        .expect("inserted or there");
-    tx.commit().await.map_err(err("creating a job"))?;
-    Ok(job)
+    let notebook = job_notebook_id(company, job_id, 1);
+    insert_active(pool, company, job_id, name, &notebook, at).await
 }
 
 /// The company's knowledge-base scope ([`crate::KNOWLEDGE_BASE`]) as a job row: active and hot
@@ -107,26 +89,38 @@ pub async fn ensure_knowledge_base(
     notebook_id: &str,
     at: DateTime<Utc>,
 ) -> Result<Job, Error> {
+    let scope = crate::KNOWLEDGE_BASE;
+    insert_active(pool, company, scope, "Knowledge base", notebook_id, at).await
+}
+
+/// The job row, inserted active and hot with `notebook` if it is not there.
+async fn insert_active(
+    pool: &PgPool,
+    company: Uuid,
+    job_id: &str,
+    name: &str,
+    notebook: &str,
+    at: DateTime<Utc>,
+) -> Result<Job, Error> {
     let err = |step| pg(company, step);
     let mut tx = begin(pool, company).await?;
     sqlx::query(
         "INSERT INTO jobs (company_id, job_id, name, status, tier, notebook_id, generation, created_at)
-         VALUES ($1, $2, 'Knowledge base', 'active', 'hot', $3, 1, $4)
+         VALUES ($1, $2, $3, 'active', 'hot', $4, 1, $5)
          ON CONFLICT (company_id, job_id) DO NOTHING",
     )
     .bind(company)
-    .bind(crate::KNOWLEDGE_BASE)
-    .bind(notebook_id)
+    .bind(job_id)
+    .bind(name)
+    .bind(notebook)
     .bind(at)
     .execute(&mut *tx)
     .await
-    .map_err(err("creating the knowledge base"))?;
-    let job = select_job(&mut tx, company, crate::KNOWLEDGE_BASE)
+    .map_err(err("creating a job"))?;
+    let job = select_job(&mut tx, company, job_id)
         .await?
         .expect("inserted or there");
-    tx.commit()
-        .await
-        .map_err(err("creating the knowledge base"))?;
+    tx.commit().await.map_err(err("creating a job"))?;
     Ok(job)
 }
 

@@ -28,7 +28,11 @@ pub enum Error {
          a move carries usage, billing and the company record, not the notebook workflow's \
          tables yet, so it is refused (docs/tenancy.md, \"What a move does not carry\")"
     )]
-    HasJobs { company: Uuid, shard: i32, jobs: i64 },
+    HasJobs {
+        company: Uuid,
+        shard: i32,
+        jobs: i64,
+    },
     #[error("another move of company {company} is running (it holds the company's move lock in the control database)")]
     MoveRunning { company: Uuid },
     #[error(

@@ -515,7 +515,12 @@ async fn a_company_with_jobs_is_refused_a_move_before_anything_is_published() {
     tx.commit().await.unwrap();
 
     let refused = moves::move_tenant(&stack.setup(), company, 0).await;
-    let Err(error @ moves::Error::HasJobs { jobs: 1, shard: 1, .. }) = refused else {
+    let Err(
+        error @ moves::Error::HasJobs {
+            jobs: 1, shard: 1, ..
+        },
+    ) = refused
+    else {
         panic!("expected the move refused for the company's job, got {refused:?}");
     };
     assert!(error.to_string().contains("docs/tenancy.md"), "{error}");
