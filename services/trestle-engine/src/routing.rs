@@ -17,7 +17,7 @@
 //! A `notebook_query` about no job is a question to the company's knowledge base, routed the
 //! same way under its scope ([`KNOWLEDGE_BASE`]; its answers say `knowledge_base`). A request
 //! that is not a `notebook_query`, whose company has no knowledge base (onboarded before they
-//! existed) or whose shard is not known (no shard databases configured, a company served as a
+//! existed) or one with nothing embedded yet (being set up), or whose shard is not known (no shard databases configured, a company served as a
 //! starter without provisioning) is not routed: every step answers from the prompt alone, as
 //! before routing existed.
 
@@ -197,6 +197,9 @@ pub(crate) async fn resolve(
         });
     };
     let (notebook, has_chunks) = match questions::job_state(pool, company, &job_id).await {
+        // A knowledge base still being set up (no template embedded yet) has nothing to answer
+        // from: the prompt alone, as for a company without one.
+        Ok(Some(state)) if job_id == KNOWLEDGE_BASE && !state.has_chunks => return Route::Prompt,
         Ok(Some(state)) => (target(&job_id, &state), Some(state.has_chunks)),
         // A company onboarded before knowledge bases existed has none: the prompt alone.
         Ok(None) if job_id == KNOWLEDGE_BASE => return Route::Prompt,

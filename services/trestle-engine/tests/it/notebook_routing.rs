@@ -302,6 +302,14 @@ async fn a_question_about_no_job_asks_the_companys_knowledge_base() {
     let world = World::start("engine_nb_kb").await;
     let company = world.company().await;
     let without = world.company().await; // onboarded before knowledge bases: none
+    let setting_up = world.company().await; // its knowledge base has no template embedded yet
+    let empty = format!("{setting_up}.kb");
+    world
+        .job(setting_up, KNOWLEDGE_BASE, "hot", Some(&empty))
+        .await;
+    world
+        .notebook(setting_up, &empty, Some(KNOWLEDGE_BASE), "ready")
+        .await;
     let kb = format!("{company}.kb");
     world.job(company, KNOWLEDGE_BASE, "hot", Some(&kb)).await;
     world
@@ -320,6 +328,7 @@ async fn a_question_about_no_job_asks_the_companys_knowledge_base() {
     let asked = [
         ask(company, AiRequestKind::NotebookQuery, prompt, None),
         ask(without, AiRequestKind::NotebookQuery, prompt, None),
+        ask(setting_up, AiRequestKind::NotebookQuery, prompt, None),
     ];
     let done = completions(&world, &asked).await;
     assert_eq!(
@@ -334,12 +343,18 @@ async fn a_question_about_no_job_asks_the_companys_knowledge_base() {
     );
     assert!(done[0].answer.contains("six feet"), "{}", done[0].answer);
     assert_eq!(done[0].provider, "notebooklm");
-    assert_eq!(
-        done[1].answer_path,
-        AnswerPath::Chat,
-        "no knowledge base: the prompt alone"
-    );
-    assert!(done[1].cited_document_ids.is_empty());
+    for (done, why) in [(&done[1], "no knowledge base"), (&done[2], "being set up")] {
+        assert_eq!(
+            done.answer_path,
+            AnswerPath::Chat,
+            "{why}: the prompt alone"
+        );
+        assert!(done.cited_document_ids.is_empty());
+        assert!(
+            done.input_tokens > 0,
+            "{why}: a chat model answered (billed)"
+        );
+    }
     assert_eq!(world.notebook_queries().await, 1);
     world.end().await;
 }
