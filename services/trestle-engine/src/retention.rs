@@ -123,7 +123,10 @@ mod tests {
         else {
             panic!("the timer publishes AiRequestsExpired");
         };
-        assert_eq!(expired.submitted_before.to_rfc3339(), "2026-01-02T00:00:00+00:00");
+        assert_eq!(
+            expired.submitted_before.to_rfc3339(),
+            "2026-01-02T00:00:00+00:00"
+        );
         assert_eq!(expired.meta.company_id, submitted.meta.company_id);
         let off = Retention::new(RetentionOptions {
             enabled: false,
