@@ -2,6 +2,7 @@
 //! the log, same request_id, its own event_id) is passed over — whether it arrives while the
 //! first is in flight, right after it, or after an engine restart: one provider call, one
 //! outcome, one usage record. The claim lives in the company's shard (`ai_request_claims`).
+//! A request that was not answered (throttled) gives its request_id back, so a retry is served.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -136,5 +137,91 @@ async fn a_duplicate_request_id_is_answered_once_in_flight_back_to_back_and_afte
     tx.commit().await.unwrap();
     // The three copies ran at once; whichever claimed first owns it — one of them.
     assert!(owner.0 == 0 && (0..3).contains(&owner.1), "owner {owner:?}");
+    let timers = read_until(&topics, "timers", Duration::from_secs(30), |e| {
+        !e.is_empty()
+    })
+    .await;
+    let Event::TimerScheduled(timer) = &timers[0] else {
+        panic!(
+            "expected the answers' expiry timer, got {}",
+            timers[0].name()
+        );
+    };
+    let today = first.meta.occurred_at.date_naive();
+    assert_eq!(timer.timer_id, format!("ai-requests/retention/{today}"));
+    topics.delete().await;
+}
+
+/// The shard's claim on `request`, if any (its owner's offset).
+async fn claim(pool: &sqlx::PgPool, company: Uuid, request: Uuid) -> Option<i64> {
+    let mut tx = trestle_store::begin_for_tenant(pool, company)
+        .await
+        .unwrap();
+    let offset =
+        sqlx::query_scalar("SELECT source_offset FROM ai_request_claims WHERE request_id = $1")
+            .bind(request)
+            .fetch_optional(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    offset
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_was_not_answered_gives_its_request_id_back_for_a_retry() {
+    let topics = TestTopics::create("engine_claim_back", 1).await.unwrap();
+    let shard = TestDb::shard("engine_claim_back").await.unwrap();
+    let pool = trestle_store::connect(&shard.options).await.unwrap();
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let sim = start_sim(BTreeMap::new()).await;
+    let company = provisioned_company(&producer).await;
+    let mut config = config(&topics, &sim);
+    config.shards = vec![shard.options.clone()];
+    config.unprovisioned = trestle_engine::Unprovisioned::Refuse;
+    config.provisioning_wait_ms = 10_000;
+    // Over its monthly query limit at first: throttled, no provider call.
+    let mut limited = config.clone();
+    let none = trestle_engine::LimitOverride {
+        queries_per_month: Some(0),
+        cost_micro_usd_per_month: None,
+    };
+    limited.cost_limits.overrides.insert(company, none);
+
+    let first = ask(company, AiRequestKind::Chat, "Is the slab poured?", None);
+    publish_all(&producer, &[first.clone()]).await;
+    let engine = Engine::start(limited);
+    wait_for_watermark(&topics, 1).await;
+    engine.stop().await;
+    assert_eq!(
+        claim(&pool, company, first.request_id).await,
+        None,
+        "given back"
+    );
+
+    // The retry, once the limit is lifted, is served — and keeps the request_id.
+    publish_all(&producer, &[retry(&first)]).await;
+    let engine = Engine::start(config);
+    wait_for_watermark(&topics, 2).await;
+    engine.stop().await;
+    let outcomes = read_until(&topics, "ai-outcomes", Duration::from_secs(30), |e| {
+        e.len() >= 2
+    })
+    .await;
+    assert!(
+        matches!(outcomes[0], Event::AiRequestThrottled(_)),
+        "first: {}",
+        outcomes[0].name()
+    );
+    assert!(
+        matches!(outcomes[1], Event::AiRequestCompleted(_)),
+        "retry: {}",
+        outcomes[1].name()
+    );
+    assert_eq!(total(&provider_calls(&sim).await), 1);
+    assert_eq!(
+        claim(&pool, company, first.request_id).await,
+        Some(1),
+        "the retry owns it"
+    );
     topics.delete().await;
 }
