@@ -118,7 +118,7 @@ mod tests {
         };
         assert!(retention.timer_for(&submitted).is_none(), "once per day");
         assert_eq!(timer.timer_id, "ai-requests/retention/2026-01-01");
-        assert_eq!(timer.due_at.to_rfc3339(), "2026-04-01T00:00:00+00:00");
+        assert_eq!(timer.due_at.to_rfc3339(), "2026-04-02T00:00:00+00:00");
         let Event::AiRequestsExpired(expired) = trestle_events::decode(&timer.event).unwrap()
         else {
             panic!("the timer publishes AiRequestsExpired");

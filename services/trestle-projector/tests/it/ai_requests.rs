@@ -441,3 +441,85 @@ async fn a_waiter_returns_the_answer_when_the_projector_commits_it_or_the_row_at
     task.await.unwrap();
     w.topics.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shards_projector_keeps_the_requests_of_its_companies_and_drops_a_moved_ones() {
+    let topics = TestTopics::create("ai_requests_shards", 2).await.unwrap();
+    let dbs = [
+        TestDb::shard("ai_requests_shard_0").await.unwrap(),
+        TestDb::shard("ai_requests_shard_1").await.unwrap(),
+    ];
+    let pools = [
+        trestle_store::connect(&dbs[0].options).await.unwrap(),
+        trestle_store::connect(&dbs[1].options).await.unwrap(),
+    ];
+    let producer = EventProducer::new(&topics.options).unwrap();
+    let config = |index: i32| ProjectorConfig {
+        kafka: topics.options.clone(),
+        postgres: dbs[index as usize].options.clone(),
+        group_id: topics.group(&format!("ai_requests-{index}")),
+        projection: ProjectionKind::AiRequests,
+        batch_max_wait_ms: 20,
+        shard: Some(trestle_projector::UsageShardConfig {
+            index,
+            count: 2,
+            control: Default::default(),
+        }),
+        ..ProjectorConfig::default()
+    };
+    let running = [spawn(config(0)), spawn(config(1))];
+    let company = Uuid::now_v7();
+    let provisioned = |shard: i32, when: DateTime<Utc>| {
+        at(
+            crate::routing::provisioned(company, shard, "us-1", Region::Us),
+            when,
+        )
+    };
+    let now = Utc::now();
+    publish_in_order(&producer, &[provisioned(1, now)]).await;
+    let s = submitted(company, now);
+    publish_in_order(
+        &producer,
+        &[Event::AiRequestSubmitted(s.clone()), completed(&s)],
+    )
+    .await;
+    let caught_up = || async {
+        for pool in &pools {
+            for logical in ["tenants", "ai-requests", "ai-outcomes"] {
+                wait_topic_caught_up(&topics, pool, logical, Duration::from_secs(60)).await;
+            }
+        }
+    };
+    caught_up().await;
+    let row = |i: usize| ai_requests::get(&pools[i], company, s.request_id);
+    assert!(
+        row(1).await.unwrap().is_some(),
+        "in the shard it is provisioned to"
+    );
+    assert!(row(0).await.unwrap().is_none(), "nowhere else");
+
+    // Moved to shard 0: shard 1 drops its rows (the history does not follow; docs/answers.md).
+    publish_in_order(
+        &producer,
+        &[provisioned(0, now + chrono::Duration::seconds(1))],
+    )
+    .await;
+    let later = submitted(company, now + chrono::Duration::seconds(2));
+    publish_in_order(&producer, &[Event::AiRequestSubmitted(later.clone())]).await;
+    caught_up().await;
+    assert!(row(1).await.unwrap().is_none(), "dropped by the old shard");
+    assert!(ai_requests::get(&pools[0], company, later.request_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(ai_requests::get(&pools[1], company, later.request_id)
+        .await
+        .unwrap()
+        .is_none());
+
+    for (stop, task) in running {
+        drop(stop);
+        task.await.unwrap();
+    }
+    topics.delete().await;
+}
