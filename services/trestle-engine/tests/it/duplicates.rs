@@ -188,7 +188,7 @@ async fn a_request_that_was_not_answered_gives_its_request_id_back_for_a_retry()
     limited.cost_limits.overrides.insert(company, none);
 
     let first = ask(company, AiRequestKind::Chat, "Is the slab poured?", None);
-    publish_all(&producer, &[first.clone()]).await;
+    publish_all(&producer, std::slice::from_ref(&first)).await;
     let engine = Engine::start(limited);
     wait_for_watermark(&topics, 1).await;
     engine.stop().await;
