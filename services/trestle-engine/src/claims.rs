@@ -97,7 +97,19 @@ impl Claims {
                 Event::AiRequestCompleted(_) | Event::AiRequestServedFromCache(_)
             )
         });
-        let Some(pool) = self.pool(shard).filter(|_| !answered) else {
+        if !answered {
+            self.release(shard, submitted, owner).await;
+        }
+    }
+
+    /// Gives `owner`'s claim back (only its own); a failure is logged and the claim stays.
+    pub(crate) async fn release(
+        &self,
+        shard: Option<i32>,
+        submitted: &AiRequestSubmitted,
+        owner: &Owner,
+    ) {
+        let Some(pool) = self.pool(shard) else {
             return;
         };
         let company = submitted.meta.company_id;

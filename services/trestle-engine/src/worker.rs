@@ -141,12 +141,21 @@ impl Workflow for AiRequests {
         events
     }
 
-    /// A request whose task panicked ends as failed, with the internal-error reason.
+    /// A request whose task panicked ends as failed, with the internal-error reason (retryable:
+    /// its claim on the request_id is given back, on a task of its own).
     fn panicked(&self, request: &Request) -> Vec<Event> {
         tracing::error!(
             message = "A request task failed; its request ends as failed (internal error).",
             request_id = %request.submitted.request_id,
         );
+        let claims = self.services.claims.clone();
+        let (submitted, owner) = (request.submitted.clone(), request.owner.clone());
+        let shard = self
+            .services
+            .directory
+            .get(&submitted.meta.company_id)
+            .shard;
+        tokio::spawn(async move { claims.release(shard, &submitted, &owner).await });
         vec![outcome::internal_error(&request.submitted)]
     }
 }
