@@ -19,6 +19,7 @@ mod answers;
 mod cache;
 mod calls;
 mod chains;
+mod claims;
 mod directory;
 mod error;
 mod federation;
@@ -28,6 +29,7 @@ mod outcome;
 mod pricing;
 mod provider;
 mod reservation;
+mod retention;
 mod routing;
 mod serve;
 mod worker;
@@ -39,6 +41,7 @@ pub use error::{ConfigError, Error};
 pub use federation::Pool;
 pub use pricing::PriceBook;
 pub use provider::{ProviderClient, ProviderOptions};
+pub use retention::RetentionOptions;
 pub use routing::RagOptions;
 pub use serve::{CostLimitOptions, LadderOptions, LimitOverride};
 pub use trestle_workflow::DispatchMode;
@@ -121,6 +124,9 @@ pub struct EngineConfig {
     pub shards: Vec<trestle_store::PostgresOptions>,
     /// How RAG answers a job question: chunks given as context, the embeddings endpoint.
     pub rag: RagOptions,
+    /// How long answers are kept (`[retention]`: `enabled`, `retention_days`, default 90):
+    /// the engine schedules their expiry as durable timers.
+    pub retention: RetentionOptions,
     pub breakers: trestle_breaker::BreakersOptions,
     pub provider: ProviderOptions,
     /// Prices until a published price book (`price-books` topic, `trestle-admin price-book
@@ -155,6 +161,7 @@ impl Default for EngineConfig {
             chains: Default::default(),
             shards: Vec::new(),
             rag: Default::default(),
+            retention: Default::default(),
             breakers: Default::default(),
             provider: Default::default(),
             price_book: Default::default(),

@@ -110,6 +110,10 @@ pub(crate) struct Services {
     /// Routing of job questions by the job's state; `None`: no shard databases configured,
     /// every step answers from the prompt alone.
     pub answering: Option<JobAnswering>,
+    /// Who owns each request_id, in the companies' shards (`claims.rs`).
+    pub claims: crate::claims::Claims,
+    /// Expiry timers of answers (`retention.rs`).
+    pub retention: crate::retention::Retention,
 }
 
 /// What the answers so far hold that the outcome is made of.

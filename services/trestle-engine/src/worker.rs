@@ -21,10 +21,12 @@ use trestle_workflow::{Admitted, Workflow};
 
 use self::transitions::transition_event;
 use crate::cache::ResponseCache;
+use crate::claims::{Claim, Claims, Owner};
 use crate::directory::{Directory, Standing, Tenant};
 use crate::intake::validate;
 use crate::outcome;
 use crate::provider::ProviderClient;
+use crate::retention::Retention;
 use crate::routing::JobAnswering;
 use crate::serve::{serve, Limiters, Services};
 use crate::{EngineConfig, Error, Unprovisioned};
@@ -70,10 +72,12 @@ struct AiRequests {
     provisioning_wait: Duration,
 }
 
-/// An admitted request and the tenant it is served as.
+/// An admitted request, the tenant it is served as and where its record is (its claim's
+/// owner).
 struct Request {
     submitted: AiRequestSubmitted,
     tenant: Tenant,
+    owner: Owner,
 }
 
 impl Workflow for AiRequests {
@@ -87,12 +91,22 @@ impl Workflow for AiRequests {
             company,
             tier: tenant.tier,
             ordering_key: submitted.ordering_key.clone(),
-            item: Request { submitted, tenant },
+            item: Request {
+                submitted,
+                tenant,
+                owner: Owner {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    offset: record.offset,
+                },
+            },
         })
     }
 
-    /// Serves a provisioned company's request; refuses the others (after waiting briefly for
-    /// the directory to read a provisioning that may just have happened).
+    /// Serves a provisioned company's request whose request_id this record owns; passes over a
+    /// duplicate (another record owns its request_id: no events at all) and refuses the
+    /// companies not provisioned (after waiting briefly for the directory to read a
+    /// provisioning that may just have happened).
     async fn step(self: Arc<Self>, request: Arc<Request>) -> Vec<Event> {
         let submitted = &request.submitted;
         let mut tenant = request.tenant.clone();
@@ -107,15 +121,41 @@ impl Workflow for AiRequests {
                 return vec![outcome::unprovisioned(submitted, tenant.standing)];
             }
         }
-        serve(&self.services, submitted, &tenant).await
+        let (claims, owner) = (&self.services.claims, &request.owner);
+        match claims.claim(tenant.shard, submitted, owner).await {
+            Ok(Claim::Owned | Claim::Unchecked) => {}
+            Ok(Claim::Duplicate(first)) => {
+                tracing::info!(
+                    message = "A request_id already owned by another record was passed over.",
+                    request_id = %submitted.request_id,
+                    partition = owner.partition, offset = owner.offset,
+                    first_partition = first.partition, first_offset = first.offset,
+                );
+                return Vec::new();
+            }
+            Err(reason) => return vec![outcome::failed(submitted, reason, vec![], true)],
+        }
+        let mut events = serve(&self.services, submitted, &tenant).await;
+        claims.settle(tenant.shard, submitted, owner, &events).await;
+        events.extend(self.services.retention.timer_for(submitted));
+        events
     }
 
-    /// A request whose task panicked ends as failed, with the internal-error reason.
+    /// A request whose task panicked ends as failed, with the internal-error reason (retryable:
+    /// its claim on the request_id is given back, on a task of its own).
     fn panicked(&self, request: &Request) -> Vec<Event> {
         tracing::error!(
             message = "A request task failed; its request ends as failed (internal error).",
             request_id = %request.submitted.request_id,
         );
+        let claims = self.services.claims.clone();
+        let (submitted, owner) = (request.submitted.clone(), request.owner.clone());
+        let shard = self
+            .services
+            .directory
+            .get(&submitted.meta.company_id)
+            .shard;
+        tokio::spawn(async move { claims.release(shard, &submitted, &owner).await });
         vec![outcome::internal_error(&request.submitted)]
     }
 }
@@ -171,8 +211,15 @@ async fn services(
         (Some(redis), true) => Some(Quotas::new(redis.clone(), config.quotas.clone())),
         _ => None,
     };
+    let shards = (config.shards.iter().enumerate())
+        .map(|(shard, options)| {
+            trestle_store::connect_lazy(options).map_err(|source| Error::Shard { shard, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Services {
-        answering: job_answering(config)?,
+        answering: job_answering(config, &shards)?,
+        claims: Claims::new(shards),
+        retention: Retention::new(config.retention.clone()),
         client: ProviderClient::new(config.provider.clone()),
         directory: directory.clone(),
         chains: config.chains.clone(),
@@ -190,15 +237,13 @@ async fn services(
 /// What routing job questions needs, when shard databases are configured: a pool per shard
 /// (connected on first use) and the notebook service at the providers' base URL, with their
 /// timeout and retries.
-fn job_answering(config: &EngineConfig) -> Result<Option<JobAnswering>, Error> {
-    if config.shards.is_empty() {
+fn job_answering(
+    config: &EngineConfig,
+    shards: &[sqlx::PgPool],
+) -> Result<Option<JobAnswering>, Error> {
+    if shards.is_empty() {
         return Ok(None);
     }
-    let shards = (config.shards.iter().enumerate())
-        .map(|(shard, options)| {
-            trestle_store::connect_lazy(options).map_err(|source| Error::Shard { shard, source })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let provider = &config.provider;
     let service = trestle_notebooks::ServiceOptions {
         base_url: provider.base_url.clone(),
@@ -211,7 +256,7 @@ fn job_answering(config: &EngineConfig) -> Result<Option<JobAnswering>, Error> {
     let service =
         trestle_notebooks::client::NotebookService::new(service).map_err(Error::NotebookService)?;
     Ok(Some(JobAnswering {
-        shards,
+        shards: shards.to_vec(),
         service,
         rag: config.rag.clone(),
     }))

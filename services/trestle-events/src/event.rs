@@ -84,7 +84,7 @@ macro_rules! events {
 events! {
     Tenants => [CompanyRegistered, TenantProvisioned, CompanyReady, TenantMoveStarted, TenantMoved],
     AiRequests => [AiRequestSubmitted],
-    AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted],
+    AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted, AiRequestsExpired],
     Usage => [UsageRecorded],
     Jobs => [JobCreated, JobCompleted, JobReopened, JobTierDue, JobNotebookRequested, KnowledgeBaseRequested, DocumentAdded, DocumentSyncRequested, DocumentSynced, DocumentSyncFailed],
     Notebooks => [NotebookCreated, NotebookDemoted, NotebookArchived, NotebookRecreated],

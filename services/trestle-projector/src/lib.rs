@@ -9,6 +9,7 @@
 //!
 //! **Architecture invariant:** projectors produce to Kafka only to dead-letter a record.
 
+mod ai_requests;
 mod billing;
 mod companies;
 mod error;
@@ -23,6 +24,7 @@ mod timers;
 mod usage;
 mod worker;
 
+pub use ai_requests::AiRequestsProjection;
 pub use billing::BillingProjection;
 pub use companies::{ai_config, CompaniesProjection};
 pub use error::Error;
@@ -62,6 +64,10 @@ pub enum ProjectionKind {
     /// of each company provisioned to the shard, `ai_config` from the tier defaults
     /// (docs/tenancy.md). With `[shard]`, only that shard's companies.
     Companies,
+    /// `ai-requests` + `ai-outcomes` → `ai_requests` in a shard database: each request's
+    /// status and answer (docs/answers.md). With `[shard]`, only that shard's companies (it
+    /// reads `tenants` too).
+    AiRequests,
 }
 
 impl ProjectionKind {
@@ -70,7 +76,9 @@ impl ProjectionKind {
         match self {
             ProjectionKind::Usage => trestle_store::Database::Shard,
             ProjectionKind::ShardHealth => trestle_store::Database::Control,
-            ProjectionKind::Billing | ProjectionKind::Companies => trestle_store::Database::Shard,
+            ProjectionKind::Billing | ProjectionKind::Companies | ProjectionKind::AiRequests => {
+                trestle_store::Database::Shard
+            }
             ProjectionKind::Routing | ProjectionKind::Pool | ProjectionKind::Timers => {
                 trestle_store::Database::Control
             }
@@ -87,6 +95,7 @@ impl ProjectionKind {
             ProjectionKind::Pool => Arc::new(PoolProjection),
             ProjectionKind::Timers => Arc::new(TimersProjection),
             ProjectionKind::Companies => Arc::new(CompaniesProjection::default()),
+            ProjectionKind::AiRequests => Arc::new(AiRequestsProjection::default()),
         }
     }
 }
@@ -138,9 +147,9 @@ pub struct ProjectorConfig {
     #[serde(skip)]
     pub offsets: OffsetStore,
     pub telemetry: trestle_telemetry::TelemetryOptions,
-    /// Usage and companies only: apply just the usage routed to this shard, keep just the
-    /// companies provisioned to it (docs/tenancy.md; companies reads only `index`). Unset:
-    /// every company's.
+    /// Usage, companies and ai_requests only: apply just the usage routed to this shard, keep
+    /// just the companies provisioned to it (docs/tenancy.md; companies and ai_requests read
+    /// only `index`). Unset: every company's.
     pub shard: Option<UsageShardConfig>,
     /// Companies only: the tier table whose defaults initialise a company's `ai_config` (keep
     /// it the same as the engine's `[tiers]`). Default: the seed's tier table.
@@ -202,6 +211,15 @@ impl ProjectorConfig {
                     Some(shard.index),
                     &self.tiers,
                 )))
+            }
+            (Some(shard), ProjectionKind::AiRequests) => {
+                if shard.count < 1 || !(0..shard.count).contains(&shard.index) {
+                    return Err(Error::NoSuchShard {
+                        index: shard.index,
+                        count: shard.count,
+                    });
+                }
+                Ok(Arc::new(AiRequestsProjection::new(Some(shard.index))))
             }
             (None, kind) => Ok(kind.projection()),
             (Some(_), projection) => Err(Error::ShardNotSupported { projection }),

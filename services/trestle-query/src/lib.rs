@@ -7,9 +7,12 @@
 //! - [`health`]: per-shard health over sliding windows (`shard_health_*`, control).
 //! - [`usage`]: a company's usage totals per period (`company_ai_usage`, shard database).
 //! - [`companies`]: a company's record in its shard (`companies`, shard database).
+//! - [`ai_requests`]: a company's AI requests and answers, and waiting for one (`ai_requests`,
+//!   shard database).
 //! - [`documents`]: a job's documents and their sync state (`job_documents`, shard database;
 //!   written by the notebook workflow, not a projector).
 
+pub mod ai_requests;
 pub mod companies;
 pub mod documents;
 mod error;

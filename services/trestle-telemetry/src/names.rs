@@ -8,6 +8,9 @@ pub const TIMERS_FIRED_TOTAL: &str = "trestle_timers_fired_total";
 pub const TIMER_FIRE_DELAY_SECONDS: &str = "trestle_timer_fire_delay_seconds";
 /// Requests the engine refused because their company is not provisioned, by standing.
 pub const REQUESTS_UNPROVISIONED_TOTAL: &str = "trestle_engine_requests_unprovisioned_total";
+/// Claims of requests on their request_id, by `outcome` (`owned` | `duplicate`: another
+/// record owns it, no call and no outcome | `unchecked`: no shard | `error`: the shard failed).
+pub const REQUEST_CLAIMS_TOTAL: &str = "trestle_engine_request_claims_total";
 /// Provider calls the engine made from another cloud project than the company's own, by
 /// `reason` (`maintenance` | `circuit_open` | `quota_exhausted`).
 pub const REQUESTS_REROUTED_TOTAL: &str = "trestle_engine_requests_rerouted_total";

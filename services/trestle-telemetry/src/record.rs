@@ -20,6 +20,12 @@ pub fn request_refused(standing: &'static str) {
     metrics::counter!(names::REQUESTS_UNPROVISIONED_TOTAL, "standing" => standing).increment(1);
 }
 
+/// The engine checked a request's claim on its request_id: `owned`, `duplicate` (another
+/// record owns it), `unchecked` (no shard to record it in) or `error` (the shard failed).
+pub fn request_claim(outcome: &'static str) {
+    metrics::counter!(names::REQUEST_CLAIMS_TOTAL, "outcome" => outcome).increment(1);
+}
+
 /// The engine made a provider call from another cloud project than the company's own.
 pub fn request_rerouted(reason: &'static str) {
     metrics::counter!(names::REQUESTS_REROUTED_TOTAL, "reason" => reason).increment(1);

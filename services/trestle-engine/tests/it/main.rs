@@ -1,6 +1,7 @@
 //! The engine over real Kafka and real HTTP to the provider simulator.
 
 mod breakers;
+mod duplicates;
 mod fairness;
 mod federation;
 mod ladder;

@@ -95,3 +95,15 @@ record! {
         pub reason: RerouteReason,
     }
 }
+
+record! {
+    /// The retention of a company's AI requests ended for those submitted before
+    /// `submitted_before`: read models delete their prompts and answers. Published by a durable
+    /// timer the engine schedules; not an outcome.
+    pub struct AiRequestsExpired {
+        /// Requests submitted before this instant are expired.
+        pub submitted_before: DateTime<Utc>,
+        /// The retention in force when the timer was scheduled, days.
+        pub retention_days: i32,
+    }
+}

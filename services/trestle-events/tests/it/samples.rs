@@ -125,6 +125,12 @@ pub(crate) fn full() -> Vec<Event> {
             reason: RerouteReason::Maintenance,
         }
         .into(),
+        AiRequestsExpired {
+            meta: meta(41),
+            submitted_before: at(-7_776_000_000_000),
+            retention_days: 90,
+        }
+        .into(),
         UsageRecorded {
             meta: meta(8),
             request_id: request,
@@ -454,6 +460,12 @@ pub(crate) fn sparse() -> Vec<Event> {
             from_cloud_project_id: String::new(),
             to_cloud_project_id: "p".into(),
             reason: RerouteReason::QuotaExhausted,
+        }
+        .into(),
+        AiRequestsExpired {
+            meta: meta(141),
+            submitted_before: DateTime::from_timestamp_micros(0).unwrap(),
+            retention_days: 0,
         }
         .into(),
         DocumentAdded {

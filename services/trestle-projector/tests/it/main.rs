@@ -1,5 +1,6 @@
 //! The usage projector against real Kafka and Postgres.
 
+mod ai_requests;
 mod billing;
 mod companies;
 mod dead_letters;
