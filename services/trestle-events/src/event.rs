@@ -82,7 +82,7 @@ macro_rules! events {
 }
 
 events! {
-    Tenants => [CompanyRegistered, TenantProvisioned, CompanyReady, TenantMoveStarted, TenantMoved],
+    Tenants => [CompanyRegistered, TenantProvisioned, CompanyReady, ApiKeyIssued, ApiKeyRevoked, TenantMoveStarted, TenantMoved],
     AiRequests => [AiRequestSubmitted],
     AiOutcomes => [AiRequestCompleted, AiRequestFailed, AiRequestThrottled, AiRequestServedFromCache, AiRequestRerouted, AiRequestsExpired],
     Usage => [UsageRecorded],

@@ -1,4 +1,5 @@
-//! Events of the `tenants` topic: company registration, provisioning and moves between shards.
+//! Events of the `tenants` topic: company registration, provisioning, API keys and moves
+//! between shards.
 
 use crate::enums::{IsolationLevel, Region, Tier};
 
@@ -45,6 +46,33 @@ record! {
         pub cloud_project_id: String,
         /// Templates uploaded to it.
         pub templates: i32,
+    }
+}
+
+record! {
+    /// An operator issued an API key to the company (`trestle-admin keys issue`). Only the
+    /// SHA-256 of the key's secret is recorded: the secret was shown once and is on no log.
+    pub struct ApiKeyIssued {
+        /// Public id of the key (the part of `tk_<id>_<secret>` before the secret).
+        pub key_id: String,
+        /// Scopes it grants (`ai:write`, `jobs:read`, …).
+        pub scopes: Vec<String>,
+        /// Lowercase hex SHA-256 of the secret, compared in constant time.
+        pub secret_sha256: String,
+        /// The issuing operator; empty when not given.
+        pub issued_by: String,
+    }
+}
+
+record! {
+    /// An operator revoked one of the company's API keys (`trestle-admin keys revoke`).
+    pub struct ApiKeyRevoked {
+        /// Public id of the key.
+        pub key_id: String,
+        /// The revoking operator; empty when not given.
+        pub revoked_by: String,
+        /// Why; empty when not given.
+        pub reason: String,
     }
 }
 
