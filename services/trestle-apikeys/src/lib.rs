@@ -32,7 +32,9 @@ pub const PREFIX: &str = "tk_";
 pub enum Error {
     #[error("an API key needs at least one scope")]
     NoScopes,
-    #[error("scope {0} is a platform scope: API keys are a company's, and carry company scopes only")]
+    #[error(
+        "scope {0} is a platform scope: API keys are a company's, and carry company scopes only"
+    )]
     PlatformScope(Scope),
     #[error("publishing {event} for company {company}: {source}")]
     Publish {
@@ -147,18 +149,24 @@ impl StoredKey {
 
 /// The key with `key_id`, revoked or not; `None` when there is none.
 pub async fn lookup(pool: &PgPool, key_id: &str) -> Result<Option<StoredKey>, Error> {
-    let row: Option<(String, Uuid, Vec<String>, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        sqlx::query_as(
-            "SELECT key_id, company_id, scopes, secret_sha256, issued_at, revoked_at
+    let row: Option<(
+        String,
+        Uuid,
+        Vec<String>,
+        String,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    )> = sqlx::query_as(
+        "SELECT key_id, company_id, scopes, secret_sha256, issued_at, revoked_at
                FROM api_keys WHERE key_id = $1",
-        )
-        .bind(key_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(|source| Error::Query {
-            what: "looking a key up",
-            source,
-        })?;
+    )
+    .bind(key_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(|source| Error::Query {
+        what: "looking a key up",
+        source,
+    })?;
     Ok(row.map(
         |(key_id, company_id, scopes, secret_sha256, issued_at, revoked_at)| StoredKey {
             key_id,
@@ -307,7 +315,10 @@ mod tests {
         let last = wrong.pop().unwrap();
         wrong.push(if last == 'A' { 'B' } else { 'A' });
         assert!(!stored.accepts(&parse(&wrong).unwrap()));
-        assert!(!format!("{new:?}").contains(presented.secret), "Debug hides it");
+        assert!(
+            !format!("{new:?}").contains(presented.secret),
+            "Debug hides it"
+        );
     }
 
     #[test]
@@ -322,7 +333,15 @@ mod tests {
 
     #[test]
     fn only_keys_of_the_documented_shape_parse() {
-        for bad in ["", "tk_", "tk_0123456789abcdef", "tk_0123456789abcdef_", "xx_0123456789abcdef_s", "tk_0123_s", "tk_0123456789abcdeg_s"] {
+        for bad in [
+            "",
+            "tk_",
+            "tk_0123456789abcdef",
+            "tk_0123456789abcdef_",
+            "xx_0123456789abcdef_s",
+            "tk_0123_s",
+            "tk_0123456789abcdeg_s",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert!(parse("tk_0123456789abcdef_s_with_underscores").is_some());

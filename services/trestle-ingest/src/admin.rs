@@ -15,7 +15,8 @@ use trestle_kafka::EventProducer;
 use trestle_tenants::{RegionTable, RegistrationRequest};
 use uuid::Uuid;
 
-use crate::api::{log_unavailable, reject, reject_body};
+use crate::api::{guarded, log_unavailable, reject, reject_body};
+use crate::auth::Authenticator;
 
 /// Largest accepted body on the admin listener (a registration is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -25,12 +26,14 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AdminState {
     producer: EventProducer,
     regions: Arc<RegionTable>,
+    auth: Authenticator,
 }
 
 impl AdminState {
-    pub fn new(producer: EventProducer, regions: RegionTable) -> Self {
+    pub fn new(producer: EventProducer, regions: RegionTable, auth: Authenticator) -> Self {
         AdminState {
             producer,
+            auth,
             regions: Arc::new(regions),
         }
     }
@@ -45,10 +48,14 @@ pub struct Registered {
     pub status: String,
 }
 
-/// The admin routes.
+/// The admin routes: registration needs the platform scope `admin`; `/healthz` is open.
 pub fn admin_router(state: AdminState) -> Router {
+    let auth = state.auth.clone();
     Router::new()
-        .route("/v1/companies", post(register_company))
+        .route(
+            "/v1/companies",
+            guarded(&auth, trestle_apikeys::Scope::Admin, post(register_company)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -1,15 +1,18 @@
 //! Routes of the ingest API and the mapping of every failure to a clear status.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::json;
+use trestle_apikeys::Scope;
 use trestle_events::Event;
 use trestle_kafka::EventProducer;
 
+use crate::auth::{company_mismatch, require, Authenticator, Caller};
 use crate::job_routes;
 use crate::jobs::{DocumentLimits, Invalid, ID_RULE};
 use crate::request::{SubmitAiRequest, Submitted};
@@ -26,6 +29,7 @@ pub struct AppState {
     /// Set: job documents are read from the companies' shards.
     pub(crate) shards: Option<ShardPools>,
     pub(crate) limits: Limits,
+    pub(crate) auth: Authenticator,
 }
 
 /// The body limits of the routes.
@@ -61,9 +65,10 @@ impl Limits {
 
 impl AppState {
     /// The state of a router with the limits of `http`.
-    pub fn new(producer: EventProducer, http: &HttpOptions) -> Self {
+    pub fn new(producer: EventProducer, http: &HttpOptions, auth: Authenticator) -> Self {
         AppState {
             producer,
+            auth,
             standings: None,
             shards: None,
             limits: Limits::new(http),
@@ -105,23 +110,45 @@ pub(crate) fn refusal(standings: &Standings, company: &uuid::Uuid) -> Option<Res
     Some(response)
 }
 
-/// The ingest routes.
+/// `route` behind the credential check and `scope` (401/403 before its body is read).
+pub(crate) fn guarded<S: Clone + Send + Sync + 'static>(
+    auth: &Authenticator,
+    scope: Scope,
+    route: MethodRouter<S>,
+) -> MethodRouter<S> {
+    route.route_layer(from_fn_with_state((auth.clone(), scope), require))
+}
+
+/// The ingest routes, each with its scope (docs/ingest.md); `/healthz` is open.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
+    let auth = state.auth.clone();
+    let jobs_write = |route| guarded(&auth, Scope::JobsWrite, route);
     Router::new()
-        .route("/v1/ai-requests", post(submit_ai_request))
-        .route("/v1/jobs", post(job_routes::create))
-        .route("/v1/jobs/{job_id}/complete", post(job_routes::complete))
-        .route("/v1/jobs/{job_id}/reopen", post(job_routes::reopen))
+        .route(
+            "/v1/ai-requests",
+            guarded(&auth, Scope::AiWrite, post(submit_ai_request)),
+        )
+        .route("/v1/jobs", jobs_write(post(job_routes::create)))
+        .route(
+            "/v1/jobs/{job_id}/complete",
+            jobs_write(post(job_routes::complete)),
+        )
+        .route(
+            "/v1/jobs/{job_id}/reopen",
+            jobs_write(post(job_routes::reopen)),
+        )
         .route(
             "/v1/jobs/{job_id}/notebook",
-            post(job_routes::request_notebook),
+            jobs_write(post(job_routes::request_notebook)),
         )
         .route(
             "/v1/jobs/{job_id}/documents",
-            post(job_routes::add_document)
-                .layer(DefaultBodyLimit::max(limits.document_body_bytes))
-                .get(job_routes::documents),
+            jobs_write(
+                post(job_routes::add_document)
+                    .layer(DefaultBodyLimit::max(limits.document_body_bytes)),
+            )
+            .merge(guarded(&auth, Scope::JobsRead, get(job_routes::documents))),
         )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(no_route)
@@ -201,6 +228,7 @@ pub(crate) fn log_unavailable(what: &str, error: trestle_kafka::Error) -> Respon
 
 async fn submit_ai_request(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<SubmitAiRequest>, JsonRejection>,
 ) -> Response {
     let request = match body {
@@ -215,6 +243,9 @@ async fn submit_ai_request(
             "invalid_field",
             format!("{field} {problem}"),
         );
+    }
+    if let Some(refused) = company_mismatch(&caller, &request.company_id) {
+        return refused;
     }
     if let Some(refused) = (state.standings.as_ref()).and_then(|s| refusal(s, &request.company_id))
     {

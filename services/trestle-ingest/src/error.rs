@@ -9,6 +9,10 @@ pub enum Error {
     Tenants(#[source] trestle_kafka::Error),
     #[error("opening the shard database pools ([[shards]]): {0}")]
     Shards(#[source] trestle_store::Error),
+    #[error("reading the JWKS {jwks} ([auth] jwks): {detail}")]
+    Jwks { jwks: String, detail: String },
+    #[error("opening the control database pool ([auth] control, API keys): {0}")]
+    Control(#[source] trestle_store::Error),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,

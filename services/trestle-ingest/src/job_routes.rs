@@ -6,7 +6,7 @@
 //! (in the query string of the `GET`), refused with a 409 when it is not provisioned.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use trestle_events::Event;
 use uuid::Uuid;
 
 use crate::api::{body_invalid, log_unavailable, refusal, reject, AppState};
+use crate::auth::{company_mismatch, Caller};
 use crate::jobs::{
     check_id, AddDocument, CompleteJob, CreateJob, DocumentAccepted, Invalid, JobAccepted,
     JobCommand, JobDocumentsAnswer, ReopenJob, RequestNotebook,
@@ -44,9 +45,11 @@ fn body<T>(state: &AppState, body: Result<Json<T>, JsonRejection>) -> Result<T, 
     })
 }
 
-/// The 409 of a company that is not provisioned, when ingest refuses those.
-fn refused(state: &AppState, company: &Uuid) -> Option<Response> {
-    state.standings.as_ref().and_then(|s| refusal(s, company))
+/// The 403 of a body naming another company than the caller's, or the 409 of a company that
+/// is not provisioned (when ingest refuses those).
+fn refused(state: &AppState, caller: &Caller, company: &Uuid) -> Option<Response> {
+    company_mismatch(caller, company)
+        .or_else(|| state.standings.as_ref().and_then(|s| refusal(s, company)))
 }
 
 /// Publishes `event` and answers 202 with `answer` once the broker acknowledged it.
@@ -71,6 +74,7 @@ fn job_accepted(event: &Event, job_id: &str) -> JobAccepted {
 /// `POST /v1/jobs` → `JobCreated`.
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Json<CreateJob>, JsonRejection>,
 ) -> Response {
     let request = match body(&state, request) {
@@ -80,7 +84,7 @@ pub(crate) async fn create(
     if let Err(invalid) = request.validate() {
         return refuse(invalid);
     }
-    if let Some(refused) = refused(&state, &request.company_id) {
+    if let Some(refused) = refused(&state, &caller, &request.company_id) {
         return refused;
     }
     let job_id = request.job_id.clone();
@@ -92,35 +96,39 @@ pub(crate) async fn create(
 /// `POST /v1/jobs/{job_id}/complete` → `JobCompleted`.
 pub(crate) async fn complete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<CompleteJob>, JsonRejection>,
 ) -> Response {
-    job_command(&state, path, request).await
+    job_command(&state, &caller, path, request).await
 }
 
 /// `POST /v1/jobs/{job_id}/reopen` → `JobReopened`.
 pub(crate) async fn reopen(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<ReopenJob>, JsonRejection>,
 ) -> Response {
-    job_command(&state, path, request).await
+    job_command(&state, &caller, path, request).await
 }
 
 /// `POST /v1/jobs/{job_id}/notebook` → `JobNotebookRequested`: a warm or cold job's notebook is
 /// created again (a job that has one of its own is passed over by the workflow).
 pub(crate) async fn request_notebook(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<RequestNotebook>, JsonRejection>,
 ) -> Response {
-    job_command(&state, path, request).await
+    job_command(&state, &caller, path, request).await
 }
 
 /// A route on an existing job: path and body checked, the company provisioned, its event
 /// published.
 async fn job_command<T: JobCommand>(
     state: &AppState,
+    caller: &Caller,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<T>, JsonRejection>,
 ) -> Response {
@@ -131,7 +139,7 @@ async fn job_command<T: JobCommand>(
     if let Err(invalid) = request.validate() {
         return refuse(invalid);
     }
-    if let Some(refused) = refused(state, request.company_id()) {
+    if let Some(refused) = refused(state, caller, request.company_id()) {
         return refused;
     }
     let answer_id = job_id.clone();
@@ -143,6 +151,7 @@ async fn job_command<T: JobCommand>(
 /// `POST /v1/jobs/{job_id}/documents` → `DocumentAdded`, the text in the event.
 pub(crate) async fn add_document(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     request: Result<Json<AddDocument>, JsonRejection>,
 ) -> Response {
@@ -161,7 +170,7 @@ pub(crate) async fn add_document(
     if let Err(invalid) = request.validate(limits.document) {
         return refuse(invalid);
     }
-    if let Some(refused) = refused(&state, &request.company_id) {
+    if let Some(refused) = refused(&state, &caller, &request.company_id) {
         return refused;
     }
     let event = request.into_event(job_id);
@@ -187,6 +196,7 @@ pub(crate) struct CompanyQuery {
 /// from the company's shard (as the company: row-level security).
 pub(crate) async fn documents(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<CompanyQuery>, QueryRejection>,
 ) -> Response {
@@ -202,7 +212,11 @@ pub(crate) async fn documents(
         (Ok(j), Ok(q)) => (j, q.company_id),
         (Err(invalid), _) | (_, Err(invalid)) => return refuse(invalid),
     };
-    if let Some(refused) = refused(&state, &company) {
+    if !caller.is_for(&company) {
+        // Another company's job: answered like a job that does not exist (nothing leaked).
+        return job_not_found(&company, &job_id);
+    }
+    if let Some(refused) = refused(&state, &caller, &company) {
         return refused;
     }
     let Some(shards) = &state.shards else {
@@ -237,11 +251,7 @@ pub(crate) async fn documents(
     };
     match trestle_query::documents::for_job(pool, company, &job_id).await {
         Ok(Some(read)) => (StatusCode::OK, Json(JobDocumentsAnswer::from(read))).into_response(),
-        Ok(None) => reject(
-            StatusCode::NOT_FOUND,
-            "job_not_found",
-            format!("company {company} has no job {job_id:?} with documents (a job created a moment ago is recorded by the notebook workflow shortly after its 202: retry then)"),
-        ),
+        Ok(None) => job_not_found(&company, &job_id),
         Err(error) => {
             tracing::warn!(message = "Could not read a job's documents; answering 503.", %company, %error);
             reject(
@@ -251,4 +261,14 @@ pub(crate) async fn documents(
             )
         }
     }
+}
+
+/// The 404 of a job the company has neither documents nor a row of (or that is not the
+/// caller's company's: the same answer).
+fn job_not_found(company: &Uuid, job_id: &str) -> Response {
+    reject(
+        StatusCode::NOT_FOUND,
+        "job_not_found",
+        format!("company {company} has no job {job_id:?} with documents (a job created a moment ago is recorded by the notebook workflow shortly after its 202: retry then)"),
+    )
 }

@@ -12,6 +12,7 @@
 
 mod admin;
 mod api;
+mod auth;
 mod error;
 mod job_routes;
 mod jobs;
@@ -21,6 +22,7 @@ mod standings;
 
 pub use admin::{admin_router, AdminState, Registered};
 pub use api::{router, AppState};
+pub use auth::{mint_hs256, AuthOptions, Authenticator};
 pub use error::Error;
 pub use jobs::{
     AddDocument, CompleteJob, CreateJob, DocumentAccepted, DocumentLimits, DocumentState, Invalid,
@@ -41,6 +43,8 @@ pub struct IngestConfig {
     pub http: HttpOptions,
     /// The operators' listener (`POST /v1/companies`).
     pub admin_http: AdminHttpOptions,
+    /// Credentials of both listeners: the HS256 secret, the JWKS, the API keys' database.
+    pub auth: AuthOptions,
     pub kafka: trestle_kafka::KafkaOptions,
     /// Which region a registered company's country puts it in (`[regions.countries]`, added
     /// to the default table).
@@ -75,6 +79,7 @@ impl Default for IngestConfig {
         IngestConfig {
             http: Default::default(),
             admin_http: Default::default(),
+            auth: Default::default(),
             kafka: Default::default(),
             regions: Default::default(),
             unprovisioned: Unprovisioned::Refuse,
@@ -121,9 +126,9 @@ impl Default for HttpOptions {
     }
 }
 
-/// The admin listener: company registration, for operators and the back office. It has no
-/// authentication of its own, so it listens on loopback unless configured otherwise (then put
-/// it on a private interface only).
+/// The admin listener: company registration, for operators and the back office (the
+/// platform scope `admin`). It listens on loopback unless configured otherwise (then put it on
+/// a private interface only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminHttpOptions {
@@ -175,10 +180,12 @@ pub async fn serve(
         .is_ok_and(|a| a.ip().is_loopback())
     {
         tracing::warn!(
-            message = "The admin listener is not on a loopback address; it has no authentication, so keep it off public networks.",
+            message = "The admin listener is not on a loopback address; keep it off public networks.",
             admin_addr = %config.admin_http.listen_addr
         );
     }
+    let auth = Authenticator::new(&config.auth).await?;
+    let _refreshing = auth.refresh_jwks(&config.auth).map(AbortOnDrop);
     let producer = trestle_kafka::EventProducer::new(&config.kafka)?;
     let refuse = config.unprovisioned == Unprovisioned::Refuse;
     // Refusing needs the standings, and reading documents each company's shard.
@@ -194,11 +201,11 @@ pub async fn serve(
         true => None,
         false => Some(ShardPools::new(&config.shards, standings.clone()).map_err(Error::Shards)?),
     };
-    let state = AppState::new(producer.clone(), &config.http)
+    let state = AppState::new(producer.clone(), &config.http, auth.clone())
         .with_standings(refuse.then_some(standings))
         .with_shards(shards);
     let api = router(state);
-    let admin = admin_router(AdminState::new(producer, config.regions.clone()));
+    let admin = admin_router(AdminState::new(producer, config.regions.clone(), auth));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -209,6 +216,15 @@ pub async fn serve(
         serve_one(listeners.admin, admin, stopped),
     )?;
     Ok(())
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves `router` on `listener` until `stopped` turns true.

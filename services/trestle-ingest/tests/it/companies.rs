@@ -36,7 +36,13 @@ async fn a_registered_company_is_on_the_log_keyed_by_its_new_id_in_its_countrys_
     ];
     let mut answers = Vec::new();
     for body in &bodies {
-        let resp = http.post(&url).json(body).send().await.unwrap();
+        let resp = http
+            .post(&url)
+            .header("authorization", crate::admin_bearer())
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201, "{body}");
         let answer: Registered = resp.json().await.unwrap();
         assert_eq!(answer.status, "registered");
@@ -201,6 +207,7 @@ async fn a_bad_registration_gets_a_422_naming_the_field_and_nothing_is_published
     for (case, body, status, error, mentions) in cases {
         let resp = http
             .post(&url)
+            .header("authorization", crate::admin_bearer())
             .header("content-type", "application/json")
             .body(body)
             .send()

@@ -31,7 +31,9 @@ fn accepting() -> IngestConfig {
 /// Sends `body` (JSON text, or none) with `method` to `url`; the status and the JSON answer.
 async fn call(method: &str, url: &str, body: Option<String>) -> (u16, Value) {
     let http = reqwest::Client::new();
-    let mut request = http.request(method.parse().unwrap(), url);
+    let mut request = http
+        .request(method.parse().unwrap(), url)
+        .header("authorization", crate::bearer_for(url, body.as_deref()));
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -651,8 +653,9 @@ async fn job_routes_refuse_companies_not_provisioned_like_ai_requests() {
             ),
         ];
         for (method, path, body) in calls {
-            let mut request =
-                reqwest::Client::new().request(method.parse().unwrap(), format!("{api}{path}"));
+            let mut request = reqwest::Client::new()
+                .request(method.parse().unwrap(), format!("{api}{path}"))
+                .header("authorization", crate::bearer(company));
             if let Some(body) = &body {
                 request = request.json(body);
             }

@@ -2,6 +2,7 @@
 //! 4xx and puts nothing on the log. Company registration on the admin listener: `companies`;
 //! jobs and their documents: `jobs`.
 
+mod auth;
 mod companies;
 mod jobs;
 mod onboarding;
@@ -34,14 +35,68 @@ pub(crate) async fn start_with(topics: &TestTopics, config: IngestConfig) -> Sta
         api: format!("http://{}", listeners.api.local_addr().unwrap()),
         admin: format!("http://{}", listeners.admin.local_addr().unwrap()),
     };
-    let config = IngestConfig {
+    let mut config = IngestConfig {
         kafka: topics.options.clone(),
         ..config
     };
+    if config.auth.hs256_secret.is_empty() {
+        config.auth.hs256_secret = TEST_SECRET.into();
+    }
+    if config.auth.jwks.is_empty() {
+        config.auth.jwks = keys_dir().join("jwks.json").display().to_string();
+    }
     tokio::spawn(
         async move { trestle_ingest::serve(listeners, &config, std::future::pending()).await },
     );
     started
+}
+
+/// The HS256 secret [`start_with`] configures unless the test sets one.
+pub(crate) const TEST_SECRET: &str = "trestle-ingest-tests-hs256-secret";
+
+/// The company scopes (every scope but `admin`).
+pub(crate) const COMPANY_SCOPES: &[&str] = &[
+    "ai:write",
+    "ai:read",
+    "jobs:write",
+    "jobs:read",
+    "usage:read",
+    "billing:read",
+];
+
+/// `tests/it/keys`: the test RSA and EC keys and their JWKS.
+pub(crate) fn keys_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/keys")
+}
+
+/// `Bearer <JWT>` of `company` with every company scope (HS256, [`TEST_SECRET`]).
+pub(crate) fn bearer(company: Uuid) -> String {
+    let token = trestle_ingest::mint_hs256(
+        TEST_SECRET,
+        Some(company),
+        COMPANY_SCOPES,
+        Duration::from_secs(600),
+    );
+    format!("Bearer {token}")
+}
+
+/// `Bearer <JWT>` of a platform operator (scope `admin`).
+pub(crate) fn admin_bearer() -> String {
+    let token = trestle_ingest::mint_hs256(TEST_SECRET, None, &["admin"], Duration::from_secs(600));
+    format!("Bearer {token}")
+}
+
+/// The bearer of the company a request names (its body's `company_id`, or its query's); of a
+/// new company when it names none (a bad body, refused for that before its company).
+pub(crate) fn bearer_for(url: &str, body: Option<&str>) -> String {
+    let from_body = body
+        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+        .and_then(|v| v["company_id"].as_str().and_then(|c| c.parse().ok()));
+    let from_query = url
+        .split_once("company_id=")
+        .and_then(|(_, c)| c.get(..36))
+        .and_then(|c| c.parse().ok());
+    bearer(from_body.or(from_query).unwrap_or_else(Uuid::now_v7))
 }
 
 /// Ingest accepting every company's requests: these tests are about the request, not the
@@ -62,6 +117,7 @@ async fn accepted_request_is_on_the_log_keyed_by_its_company() {
     let company = Uuid::now_v7();
     let resp = reqwest::Client::new()
         .post(&url)
+        .header("authorization", bearer(company))
         .json(
             &json!({"company_id": company, "user_id": "u-7", "kind": "chat",
                       "prompt": "Which subcontractor owns the HVAC punch list?",
@@ -120,6 +176,7 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_nothing_is_published() {
     for (name, body, status, mentions) in cases {
         let resp = http
             .post(&url)
+            .header("authorization", bearer_for(&url, Some(&body)))
             .header("content-type", "application/json")
             .body(body)
             .send()

@@ -40,6 +40,7 @@ fn provisioned(company: Uuid) -> Event {
 async fn submit(url: &str, company: Uuid) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(url)
+        .header("authorization", crate::bearer(company))
         .json(
             &json!({"company_id": company, "user_id": "u-1", "kind": "chat",
                       "prompt": "Which RFIs are open?"}),
