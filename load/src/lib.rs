@@ -10,6 +10,7 @@ mod report;
 mod scenario;
 mod send;
 mod tenants;
+mod tokens;
 
 pub use groups::wait_for_groups;
 pub use onboard::{print_placement, register_via_api, wait_provisioned, Placed};
@@ -18,3 +19,4 @@ pub use report::{print_report, read_usage, wait_projected, CompanyUsage};
 pub use scenario::{Company, Scenario};
 pub use send::{drive, Sent};
 pub use tenants::register_companies;
+pub use tokens::Tokens;

@@ -67,6 +67,7 @@ enum Register {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let tokens = load::Tokens::from_env()?;
     let mut scenario = load::Scenario::mixed(args.companies, args.requests, args.seed);
     let kafka = trestle_kafka::KafkaOptions {
         bootstrap_servers: args.kafka_bootstrap.clone(),
@@ -78,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
                 "==> Registering {} companies through {}/v1/companies",
                 args.companies, args.admin_url
             );
-            load::register_via_api(&args.admin_url, &mut scenario)
+            load::register_via_api(&args.admin_url, &mut scenario, &tokens)
                 .await
                 .context("registering companies (is trestle-ingest's admin listener up?)")?;
             eprintln!("==> Waiting for onboarding to provision them");
@@ -109,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         "==> Sending {} AI requests from {} companies to {}",
         args.requests, args.companies, args.ingest_url
     );
-    let sent = load::drive(&args.ingest_url, &scenario, args.concurrency)
+    let sent = load::drive(&args.ingest_url, &scenario, args.concurrency, &tokens)
         .await
         .context("sending requests (is trestle-ingest running?)")?;
     let options = trestle_store::PostgresOptions {

@@ -30,7 +30,12 @@ pub struct Placed {
 
 /// Registers every company of the scenario through the admin API and replaces its id with the
 /// one the API assigned. Every fifth enterprise company asks for dedicated capacity.
-pub async fn register_via_api(admin_url: &str, scenario: &mut Scenario) -> anyhow::Result<()> {
+pub async fn register_via_api(
+    admin_url: &str,
+    scenario: &mut Scenario,
+    tokens: &crate::Tokens,
+) -> anyhow::Result<()> {
+    let bearer = tokens.admin();
     let client = reqwest::Client::new();
     let url = format!("{admin_url}/v1/companies");
     let bodies: Vec<serde_json::Value> = scenario
@@ -51,9 +56,14 @@ pub async fn register_via_api(admin_url: &str, scenario: &mut Scenario) -> anyho
         .collect();
     let ids: Vec<anyhow::Result<Uuid>> = futures::stream::iter(bodies)
         .map(|body| {
-            let (client, url) = (&client, &url);
+            let (client, url, bearer) = (&client, &url, &bearer);
             async move {
-                let response = client.post(url).json(&body).send().await?;
+                let response = client
+                    .post(url)
+                    .header("authorization", bearer)
+                    .json(&body)
+                    .send()
+                    .await?;
                 let status = response.status();
                 let answer: serde_json::Value = response.json().await?;
                 anyhow::ensure!(

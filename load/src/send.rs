@@ -32,6 +32,7 @@ pub async fn drive(
     ingest_url: &str,
     scenario: &Scenario,
     concurrency: usize,
+    tokens: &crate::Tokens,
 ) -> anyhow::Result<Sent> {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/ai-requests", ingest_url.trim_end_matches('/'));
@@ -51,9 +52,16 @@ pub async fn drive(
                     "kind": KINDS[i % KINDS.len()],
                     "prompt": PROMPTS[i % PROMPTS.len()],
                 });
+                let bearer = tokens.company(c.id);
                 let mut ok = false;
                 for attempt in 0..5u32 {
-                    match http.post(url).json(&body).send().await {
+                    match http
+                        .post(url)
+                        .header("authorization", &bearer)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
                         Ok(r) if r.status().as_u16() == 202 => {
                             ok = true;
                             break;

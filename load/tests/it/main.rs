@@ -45,10 +45,13 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
 
     let (ingest_listener, ingest_url) = listener().await;
     let (admin_listener, admin_url) = listener().await;
-    let ingest = trestle_ingest::IngestConfig {
+    let secret = "load-e2e-hs256-secret";
+    let tokens = load::Tokens::new(secret);
+    let mut ingest = trestle_ingest::IngestConfig {
         kafka: topics.options.clone(),
         ..Default::default()
     };
+    ingest.auth.hs256_secret = secret.into();
     let listeners = trestle_ingest::Listeners {
         api: ingest_listener,
         admin: admin_listener,
@@ -127,7 +130,7 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
 
     let mut scenario = load::Scenario::mixed(40, 600, 11);
     wait_http(&format!("{admin_url}/healthz")).await;
-    load::register_via_api(&admin_url, &mut scenario)
+    load::register_via_api(&admin_url, &mut scenario, &tokens)
         .await
         .unwrap();
     let wait = Duration::from_secs(120);
@@ -149,7 +152,9 @@ async fn every_accepted_request_gets_one_outcome_and_every_answer_is_billed_exac
         );
     }
     let from = load::outcomes_end(&topics.options).unwrap();
-    let sent = load::drive(&ingest_url, &scenario, 32).await.unwrap();
+    let sent = load::drive(&ingest_url, &scenario, 32, &tokens)
+        .await
+        .unwrap();
     assert_eq!(sent.rejected, 0);
     let accepted: u64 = sent.accepted.iter().sum();
     let outcomes = load::read_outcomes(&topics.options, &scenario, &from, accepted, wait)

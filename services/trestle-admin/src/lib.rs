@@ -1,7 +1,7 @@
 //! `trestle-admin`: the operator's commands, one module each — apply `topics.toml` to the
 //! broker, migrate the databases, read routing, the pool and shard health (`trestle-query`),
 //! publish operator decisions as events (company registrations, price books, cloud projects
-//! and their settings), and move tenants between shards (`tenant move`, `shards rebalance`,
+//! and their settings, API keys), and move tenants between shards (`tenant move`, `shards rebalance`,
 //! through `trestle_projector::moves`: the one place besides the projectors that writes a
 //! projection's rows, from the log).
 //!
@@ -10,6 +10,7 @@
 
 pub mod company;
 mod config;
+pub mod keys;
 pub mod migrate;
 pub mod price_book;
 pub mod project;
@@ -87,6 +88,12 @@ pub enum Command {
         #[command(subcommand)]
         command: tenant::TenantCommand,
     },
+    /// A company's API keys: issue one (printed once; `ApiKeyIssued`), or revoke one
+    /// (`ApiKeyRevoked`); both also written to the control database's `api_keys`.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Rebalance companies across database shards: plan moves, or run them.
     Shards {
         #[command(subcommand)]
@@ -107,6 +114,7 @@ pub async fn run(config: &AdminConfig, command: Command) -> anyhow::Result<()> {
             shard_health::run(&config.control, &window_minutes).await
         }
         Command::Tenant { command } => tenant::run(config, command).await,
+        Command::Keys { command } => keys::run(config, command).await,
         Command::Shards { command } => shards::run(config, command).await,
     }
 }

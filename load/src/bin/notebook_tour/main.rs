@@ -57,6 +57,7 @@ const DOCUMENTS: [(&str, &str, &str); 3] = [
 struct Tour {
     args: Args,
     http: reqwest::Client,
+    tokens: load::Tokens,
     kafka: trestle_kafka::KafkaOptions,
     company: Uuid,
     job: String,
@@ -76,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tour = Tour {
         args,
         http: reqwest::Client::new(),
+        tokens: load::Tokens::from_env()?,
         kafka,
         company: Uuid::nil(),
         job: format!("tour-{}", Uuid::now_v7().simple()),
@@ -169,6 +171,7 @@ impl Tour {
         let answer: Value = self
             .http
             .post(format!("{}/v1/companies", self.args.admin_url))
+            .header("authorization", self.tokens.admin())
             .json(&json!({"name": "Tour Builders", "country": "DE", "tier": "professional"}))
             .send()
             .await
@@ -191,6 +194,7 @@ impl Tour {
             let response = self
                 .http
                 .post(format!("{}{path}", self.args.ingest_url))
+                .header("authorization", self.tokens.company(self.company))
                 .json(&body)
                 .send()
                 .await
@@ -228,6 +232,7 @@ impl Tour {
             let answer: Value = self
                 .http
                 .get(&url)
+                .header("authorization", self.tokens.company(self.company))
                 .send()
                 .await?
                 .json()

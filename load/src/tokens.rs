@@ -1,0 +1,48 @@
+//! The load generator's credentials: HS256 JWTs it mints with the secret ingest is started
+//! with (`[auth] hs256_secret`; `load/demo` makes one per run and hands it to both).
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+/// How long a minted token is valid: longer than any run.
+const TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// Mints `Authorization` values; the secret comes from `TRESTLE_LOAD_HS256_SECRET`.
+#[derive(Clone)]
+pub struct Tokens {
+    secret: String,
+}
+
+impl Tokens {
+    /// With `secret` (tests).
+    pub fn new(secret: impl Into<String>) -> Self {
+        Tokens {
+            secret: secret.into(),
+        }
+    }
+
+    /// From `TRESTLE_LOAD_HS256_SECRET` (fails when it is unset or empty: ingest would refuse
+    /// every call with 401).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let secret = std::env::var("TRESTLE_LOAD_HS256_SECRET").unwrap_or_default();
+        anyhow::ensure!(
+            !secret.is_empty(),
+            "TRESTLE_LOAD_HS256_SECRET is not set: give it the HS256 secret ingest runs with ([auth] hs256_secret; load/demo sets both)"
+        );
+        Ok(Tokens { secret })
+    }
+
+    /// `Bearer <JWT>` acting for `company` with the scopes the load uses.
+    pub fn company(&self, company: Uuid) -> String {
+        let scopes = ["ai:write", "ai:read", "jobs:write", "jobs:read"];
+        let token = trestle_ingest::mint_hs256(&self.secret, Some(company), &scopes, TTL);
+        format!("Bearer {token}")
+    }
+
+    /// `Bearer <JWT>` of a platform operator (`admin`: company registration).
+    pub fn admin(&self) -> String {
+        let token = trestle_ingest::mint_hs256(&self.secret, None, &["admin"], TTL);
+        format!("Bearer {token}")
+    }
+}
