@@ -68,7 +68,8 @@ pub(crate) fn full() -> Vec<Event> {
             meta: meta(157),
             key_id: "k4f9c2a7d1e3b5a60".into(),
             scopes: vec!["ai:write".into(), "jobs:read".into()],
-            secret_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            secret_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                .into(),
             issued_by: "ops@example.com".into(),
         }
         .into(),
