@@ -1,6 +1,7 @@
 //! The admin CLI against the real local Kafka.
 
 mod company;
+mod keys;
 mod price_book;
 mod project;
 mod quotas;
