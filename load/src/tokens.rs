@@ -36,13 +36,21 @@ impl Tokens {
     /// `Bearer <JWT>` acting for `company` with the scopes the load uses.
     pub fn company(&self, company: Uuid) -> String {
         let scopes = ["ai:write", "ai:read", "jobs:write", "jobs:read"];
-        let token = trestle_ingest::mint_hs256(&self.secret, Some(company), &scopes, TTL);
-        format!("Bearer {token}")
+        self.mint(serde_json::json!({"company_id": company, "scope": scopes.join(" ")}))
     }
 
     /// `Bearer <JWT>` of a platform operator (`admin`: company registration).
     pub fn admin(&self) -> String {
-        let token = trestle_ingest::mint_hs256(&self.secret, None, &["admin"], TTL);
+        self.mint(serde_json::json!({"scope": "admin"}))
+    }
+
+    /// `Bearer <JWT>` of `claims` with an `exp` [`TTL`] from now, HS256 with the secret.
+    fn mint(&self, mut claims: serde_json::Value) -> String {
+        claims["exp"] = (chrono::Utc::now().timestamp() + TTL.as_secs() as i64).into();
+        let key = jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes());
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        let token =
+            jsonwebtoken::encode(&header, &claims, &key).expect("HS256 signing does not fail");
         format!("Bearer {token}")
     }
 }

@@ -41,7 +41,7 @@ pub enum Error {
         event: &'static str,
         company: Uuid,
         #[source]
-        source: trestle_kafka::Error,
+        source: Box<trestle_kafka::Error>,
     },
     #[error("{what} in the control database's api_keys: {source}")]
     Query {
@@ -126,7 +126,7 @@ pub fn new_key(company: Uuid, scopes: &[Scope], issued_by: &str) -> Result<NewKe
 }
 
 /// A key as the control database has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredKey {
     pub key_id: String,
     pub company_id: Uuid,
@@ -149,16 +149,9 @@ impl StoredKey {
 
 /// The key with `key_id`, revoked or not; `None` when there is none.
 pub async fn lookup(pool: &PgPool, key_id: &str) -> Result<Option<StoredKey>, Error> {
-    let row: Option<(
-        String,
-        Uuid,
-        Vec<String>,
-        String,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT key_id, company_id, scopes, secret_sha256, issued_at, revoked_at
-               FROM api_keys WHERE key_id = $1",
+           FROM api_keys WHERE key_id = $1",
     )
     .bind(key_id)
     .fetch_optional(pool)
@@ -166,17 +159,7 @@ pub async fn lookup(pool: &PgPool, key_id: &str) -> Result<Option<StoredKey>, Er
     .map_err(|source| Error::Query {
         what: "looking a key up",
         source,
-    })?;
-    Ok(row.map(
-        |(key_id, company_id, scopes, secret_sha256, issued_at, revoked_at)| StoredKey {
-            key_id,
-            company_id,
-            scopes,
-            secret_sha256,
-            issued_at,
-            revoked_at,
-        },
-    ))
+    })
 }
 
 /// Folds one `tenants` event into `api_keys` (others change nothing). Idempotent: a key is
@@ -229,7 +212,7 @@ async fn record(producer: &EventProducer, pool: &PgPool, event: Event) -> Result
         .map_err(|source| Error::Publish {
             event: event.name(),
             company: event.meta().company_id,
-            source,
+            source: Box::new(source),
         })?;
     apply(pool, &event).await?;
     Ok(())

@@ -180,7 +180,9 @@ impl Authenticator {
     pub async fn new(options: &AuthOptions) -> Result<Self, crate::Error> {
         let jwt = Jwt::new(options).await?;
         let keys = match &options.control {
-            Some(control) => Some(KeyCache::new(control, options.api_key_cache_ms)?),
+            Some(control) => Some(
+                KeyCache::new(control, options.api_key_cache_ms).map_err(crate::Error::Control)?,
+            ),
             None => None,
         };
         if options.hs256_secret.is_empty() && options.jwks.is_empty() && keys.is_none() {

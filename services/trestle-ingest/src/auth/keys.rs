@@ -13,20 +13,23 @@ use super::{scopes, Caller, Refusal};
 /// Most keys kept; beyond, the cache starts over (bogus ids cannot grow it without limit).
 const MAX_ENTRIES: usize = 100_000;
 
+/// Each key id read, when, and what was found.
+type Entries = HashMap<String, (Instant, Option<StoredKey>)>;
+
 /// The key cache; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct KeyCache {
     pool: PgPool,
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<String, (Instant, Option<StoredKey>)>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl KeyCache {
     pub(crate) fn new(
         control: &trestle_store::PostgresOptions,
         ttl_ms: u64,
-    ) -> Result<Self, crate::Error> {
-        let pool = trestle_store::connect_lazy(control).map_err(crate::Error::Control)?;
+    ) -> Result<Self, trestle_store::Error> {
+        let pool = trestle_store::connect_lazy(control)?;
         Ok(KeyCache {
             pool,
             ttl: Duration::from_millis(ttl_ms),
