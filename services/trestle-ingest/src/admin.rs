@@ -15,7 +15,7 @@ use trestle_kafka::EventProducer;
 use trestle_tenants::{RegionTable, RegistrationRequest};
 use uuid::Uuid;
 
-use crate::api::{guarded, log_unavailable, reject, reject_body};
+use crate::api::{guarded, log_unavailable, method_not_allowed, no_route, reject, reject_body};
 use crate::auth::Authenticator;
 
 /// Largest accepted body on the admin listener (a registration is a few hundred bytes).
@@ -57,6 +57,8 @@ pub fn admin_router(state: AdminState) -> Router {
             guarded(&auth, trestle_apikeys::Scope::Admin, post(register_company)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -7,7 +7,6 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde_json::json;
 use trestle_apikeys::Scope;
 use trestle_events::Event;
 use trestle_kafka::EventProducer;
@@ -15,6 +14,7 @@ use trestle_kafka::EventProducer;
 use crate::auth::{company_mismatch, require, Authenticator, Caller};
 use crate::job_routes;
 use crate::jobs::{DocumentLimits, Invalid, ID_RULE};
+use crate::problem::Problem;
 use crate::request::{SubmitAiRequest, Submitted};
 use crate::shards::ShardPools;
 use crate::standings::{Standing, Standings};
@@ -152,12 +152,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
 }
 
 /// The 404 of a path that is no route, naming it (a job id with a `/` makes one).
-async fn no_route(method: Method, uri: Uri) -> Response {
+pub(crate) async fn no_route(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     let hint = if path.starts_with("/v1/jobs/") {
         format!("; a job id is one path segment of {ID_RULE}")
@@ -171,10 +172,22 @@ async fn no_route(method: Method, uri: Uri) -> Response {
     )
 }
 
-/// A refusal: status plus a JSON body naming the problem.
+/// The 405 of a route that does not take `method`.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    reject(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method} (docs/api.md lists its methods)",
+            uri.path()
+        ),
+    )
+}
+
+/// A refusal: status plus a problem+json body whose `code` is `reason` ([`Problem`]).
 pub(crate) fn reject(status: StatusCode, reason: &'static str, detail: String) -> Response {
     trestle_telemetry::http_rejected(reason);
-    (status, Json(json!({"error": reason, "detail": detail}))).into_response()
+    Problem::new(status, reason, detail).into_response()
 }
 
 /// The refusal of a body that is not JSON of the route's shape (unknown or mistyped fields),

@@ -7,7 +7,8 @@
 //! each registration is durably on the log as `CompanyRegistered` before the 201 is sent.
 //!
 //! **Architecture invariant:** ingest never answers 500 for bad input: a body that is not JSON,
-//! has unknown fields or bad values gets a 4xx whose JSON names the problem; a log outage gets
+//! has unknown fields or bad values gets a 4xx whose problem+json (RFC 9457) names the problem
+//! with a stable `code`; a log outage gets
 //! 503 with a retry hint. Nothing is accepted that is not on the log.
 
 mod admin;
@@ -16,6 +17,7 @@ mod auth;
 mod error;
 mod job_routes;
 mod jobs;
+mod problem;
 mod request;
 mod shards;
 mod standings;
@@ -28,6 +30,7 @@ pub use jobs::{
     AddDocument, CompleteJob, CreateJob, DocumentAccepted, DocumentLimits, DocumentState, Invalid,
     JobAccepted, JobDocumentsAnswer, ReopenJob, RequestNotebook,
 };
+pub use problem::{Problem, PROBLEM_JSON};
 pub use request::{SubmitAiRequest, Submitted};
 pub use shards::ShardPools;
 pub use standings::{Standing, Standings};

@@ -174,7 +174,7 @@ async fn send(route: &Route, authorization: Option<&str>) -> (u16, String, Optio
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     (
         status,
-        body["error"].as_str().unwrap_or("").to_owned(),
+        body["code"].as_str().unwrap_or("").to_owned(),
         challenge,
     )
 }

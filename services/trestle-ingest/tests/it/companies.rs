@@ -217,7 +217,7 @@ async fn a_bad_registration_gets_a_422_naming_the_field_and_nothing_is_published
         let text = resp.text().await.unwrap();
         let v: Value = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("{case}: JSON error body, got {text}"));
-        assert_eq!(v["error"], error, "{case}: {v}");
+        assert_eq!(v["code"], error, "{case}: {v}");
         let detail = v["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(mentions), "{case}: {v}");
     }

@@ -267,7 +267,7 @@ async fn a_document_of_the_largest_text_is_on_the_log_and_one_byte_more_gets_413
     )
     .await;
     assert_eq!(
-        (status, answer["error"].as_str()),
+        (status, answer["code"].as_str()),
         (413, Some("document_too_large")),
         "{answer}"
     );
@@ -574,7 +574,7 @@ async fn bad_job_input_gets_a_4xx_naming_the_problem_and_nothing_is_published() 
     for (case, method, path, body, status, error, mentions) in cases {
         let (got, answer) = call(method, &format!("{api}{path}"), body).await;
         assert_eq!(got, status, "{case}: {answer}");
-        assert_eq!(answer["error"], error, "{case}: {answer}");
+        assert_eq!(answer["code"], error, "{case}: {answer}");
         let detail = answer["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(mentions), "{case}: {detail}");
     }
@@ -664,7 +664,7 @@ async fn job_routes_refuse_companies_not_provisioned_like_ai_requests() {
             let retry_after = resp.headers().get("retry-after").cloned();
             let answer: Value = resp.json().await.unwrap();
             assert_eq!(
-                (status, answer["error"].as_str()),
+                (status, answer["code"].as_str()),
                 (409, Some(error)),
                 "{method} {path}: {answer}"
             );
@@ -700,7 +700,7 @@ async fn job_routes_refuse_companies_not_provisioned_like_ai_requests() {
     )
     .await;
     assert_eq!(
-        (status, answer["error"].as_str()),
+        (status, answer["code"].as_str()),
         (503, Some("shards_not_configured")),
         "{answer}"
     );
@@ -895,7 +895,7 @@ async fn documents_of_a_job_are_read_from_the_companys_shard_and_never_another_c
     assert_eq!(ids, ["x-1"]);
     let (status, answer) = get(other, "tower-b").await;
     assert_eq!(
-        (status, answer["error"].as_str()),
+        (status, answer["code"].as_str()),
         (404, Some("job_not_found")),
         "{answer}"
     );
@@ -909,7 +909,7 @@ async fn documents_of_a_job_are_read_from_the_companys_shard_and_never_another_c
     );
     let (status, answer) = get(acme, "no-such-job").await;
     assert_eq!(
-        (status, answer["error"].as_str()),
+        (status, answer["code"].as_str()),
         (404, Some("job_not_found")),
         "{answer}"
     );

@@ -183,16 +183,23 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_nothing_is_published() {
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), status, "{name}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            trestle_ingest::PROBLEM_JSON,
+            "{name}"
+        );
         let text = resp.text().await.unwrap();
         assert!(text.contains(mentions), "{name}: {text}");
-        if status != 413 {
-            let v: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|_| panic!("{name}: JSON error body, got {text}"));
-            assert!(
-                v["error"].is_string() && v["detail"].is_string(),
-                "{name}: {v}"
-            );
-        }
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{name}: problem+json body, got {text}"));
+        assert!(
+            v["code"].is_string() && v["detail"].is_string() && v["status"] == status,
+            "{name}: {v}"
+        );
+        assert_eq!(
+            v["type"],
+            format!("urn:trestle:problem:{}", v["code"].as_str().unwrap())
+        );
     }
     let end = trestle_testkit::end_offsets(&topics.options, &topics.topic("ai-requests")).unwrap();
     assert!(

@@ -75,7 +75,7 @@ async fn requests_of_companies_not_provisioned_get_409_naming_their_standing() {
     assert_eq!(ready_answer["status"], "accepted");
     let (status, body) = submit(&url, unknown).await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, body["code"].as_str()),
         (409, Some("company_not_registered"))
     );
     assert!(body["detail"]
@@ -84,7 +84,7 @@ async fn requests_of_companies_not_provisioned_get_409_naming_their_standing() {
         .contains(&unknown.to_string()));
     let (status, body) = submit(&url, waiting).await;
     assert_eq!(
-        (status, body["error"].as_str()),
+        (status, body["code"].as_str()),
         (409, Some("company_not_provisioned"))
     );
 
